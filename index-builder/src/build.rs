@@ -1,0 +1,134 @@
+//! Embedding a validated collection into a new bundle version.
+
+use std::path::Path;
+use std::time::Instant;
+
+use recognizer::bundle::{self, BundleManifest};
+use recognizer::{Bundle, DecodeLimits, Projection, Recognizer, VectorEntry, VectorIndex, decode_image};
+
+use crate::calibrate::{CalibrationOptions, calibrate};
+use serde::Serialize;
+
+use crate::collection::{Collection, RecordIssue};
+
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Refuse to build when more than this share of records was rejected.
+    pub max_error_ratio: f64,
+    /// Point `CURRENT` at the new version once written.
+    pub publish: bool,
+    /// Images per inference call.
+    pub batch: usize,
+    pub calibration: CalibrationOptions,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        Self { max_error_ratio: 0.0, publish: true, batch: 8, calibration: CalibrationOptions::default() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    pub version: String,
+    pub published: bool,
+    pub records_total: usize,
+    pub records_accepted: usize,
+    pub rejected: Vec<RecordIssue>,
+    pub vectors: usize,
+    pub embed_seconds: f64,
+    pub calibrate_seconds: f64,
+    pub manifest: BundleManifest,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{rejected} of {total} records rejected, above the allowed ratio {max}")]
+    TooManyRejected { rejected: usize, total: usize, max: f64, issues: Vec<RecordIssue> },
+    #[error("the collection has no acceptable records")]
+    Empty,
+    #[error("image {image} of exhibit {exhibit}: {source}")]
+    Image {
+        exhibit: String,
+        image: String,
+        #[source]
+        source: recognizer::Error,
+    },
+    #[error(transparent)]
+    Recognizer(#[from] recognizer::Error),
+}
+
+/// Embeds every image of `collection`, calibrates decisions on simulated
+/// photos run through `recognizer`, writes a new version under `root`, and
+/// publishes it if asked.
+pub fn build_bundle(
+    collection: &Collection,
+    recognizer: &Recognizer,
+    root: &Path,
+    options: &BuildOptions,
+) -> Result<BuildReport, BuildError> {
+    let rejected = collection.rejected.len();
+    if collection.total > 0 && rejected as f64 / collection.total as f64 > options.max_error_ratio {
+        return Err(BuildError::TooManyRejected {
+            rejected,
+            total: collection.total,
+            max: options.max_error_ratio,
+            issues: collection.rejected.clone(),
+        });
+    }
+    if collection.records.is_empty() {
+        return Err(BuildError::Empty);
+    }
+
+    let embedder = recognizer.embedder();
+    let started = Instant::now();
+    let jobs: Vec<(&str, &str)> =
+        collection.records.iter().flat_map(|r| r.images.iter().map(move |img| (r.id.as_str(), img.as_str()))).collect();
+    let mut raw = Vec::with_capacity(jobs.len() * embedder.dim());
+    let mut entries = Vec::with_capacity(jobs.len());
+    for chunk in jobs.chunks(options.batch.max(1)) {
+        let mut images = Vec::with_capacity(chunk.len());
+        for &(exhibit, image) in chunk {
+            let bytes = std::fs::read(collection.images_dir.join(image)).map_err(|e| BuildError::Image {
+                exhibit: exhibit.into(),
+                image: image.into(),
+                source: recognizer::Error::InvalidImage { reason: e.to_string() },
+            })?;
+            let decoded = decode_image(&bytes, DecodeLimits::default()).map_err(|source| BuildError::Image {
+                exhibit: exhibit.into(),
+                image: image.into(),
+                source,
+            })?;
+            images.push(decoded);
+            entries.push(VectorEntry { exhibit: exhibit.into(), image: image.into() });
+        }
+        for v in embedder.embed_batch(&images)? {
+            raw.extend_from_slice(&v);
+        }
+        tracing::debug!(done = entries.len(), total = jobs.len(), "embedded");
+    }
+    let embed_seconds = started.elapsed().as_secs_f64();
+
+    let projection = Projection::fit(&raw, embedder.dim());
+    let index = VectorIndex::build_flat(embedder.dim(), &projection.apply_all(&raw))?;
+    let vectors = entries.len();
+    let unsaved = Bundle::unsaved(embedder.manifest(), index, entries, collection.records.clone(), projection)?;
+    let started = Instant::now();
+    let calibration = calibrate(recognizer, &unsaved, &collection.images_dir, &options.calibration)?;
+    let calibrate_seconds = started.elapsed().as_secs_f64();
+    let manifest = bundle::write(root, &unsaved, calibration)?;
+    if options.publish {
+        bundle::publish(root, &manifest.version)?;
+    }
+    Ok(BuildReport {
+        version: manifest.version.clone(),
+        published: options.publish,
+        records_total: collection.total,
+        records_accepted: collection.records.len(),
+        rejected: collection.rejected.clone(),
+        vectors,
+        embed_seconds,
+        calibrate_seconds,
+        manifest,
+    })
+}

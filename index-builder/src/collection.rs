@@ -1,0 +1,264 @@
+//! Reading collections: records as JSON (an array of records) or CSV (one row
+//! per exhibit, `field_<lang>` columns for translated text), plus a folder of
+//! images. Bad records are data, not failures: each gets a verdict.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use recognizer::ExhibitRecord;
+use recognizer::bundle::{DateSpan, LangText};
+use serde::Serialize;
+
+/// Why a record was rejected.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RecordIssue {
+    /// 1-based position in the input (row number for CSV, element for JSON).
+    pub position: usize,
+    /// The record's id, where it had one.
+    pub id: Option<String>,
+    pub reasons: Vec<String>,
+}
+
+/// A validated collection: accepted records plus the verdicts on the rest.
+#[derive(Debug, Clone)]
+pub struct Collection {
+    pub records: Vec<ExhibitRecord>,
+    pub images_dir: PathBuf,
+    pub rejected: Vec<RecordIssue>,
+    pub total: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CollectionError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a valid records file: {reason}")]
+    Format { path: PathBuf, reason: String },
+}
+
+/// Reads and validates a collection. `default_museum` fills records without one.
+pub fn load_collection(records: &Path, images_dir: &Path, default_museum: &str) -> Result<Collection, CollectionError> {
+    let raw = parse_records(records, default_museum)?;
+    let total = raw.len();
+    let mut seen_ids = HashSet::new();
+    let mut seen_accessions = HashSet::new();
+    let mut accepted = Vec::new();
+    let mut rejected = Vec::new();
+    for (i, parsed) in raw.into_iter().enumerate() {
+        let position = i + 1;
+        let record = match parsed {
+            Ok(r) => r,
+            Err(reason) => {
+                rejected.push(RecordIssue { position, id: None, reasons: vec![reason] });
+                continue;
+            }
+        };
+        let mut reasons = Vec::new();
+        if record.id.trim().is_empty() {
+            reasons.push("missing id".to_owned());
+        } else if !record.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            reasons.push(format!("id `{}` may only contain ASCII letters, digits, '-', '_' and '.'", record.id));
+        }
+        if record.accession_number.trim().is_empty() {
+            reasons.push("missing accession_number".to_owned());
+        }
+        if record.title.values().all(|t| t.trim().is_empty()) {
+            reasons.push("missing title".to_owned());
+        }
+        if record.images.is_empty() {
+            reasons.push("no images".to_owned());
+        }
+        for name in &record.images {
+            if let Err(reason) = check_image(images_dir, name) {
+                reasons.push(format!("image {name}: {reason}"));
+            }
+        }
+        if !record.id.is_empty() && !seen_ids.insert(record.id.clone()) {
+            reasons.push(format!("duplicate id {}", record.id));
+        }
+        let accession = (record.museum.clone(), record.accession_number.clone());
+        if !record.accession_number.is_empty() && !seen_accessions.insert(accession) {
+            reasons.push(format!("duplicate accession number {}", record.accession_number));
+        }
+        if reasons.is_empty() {
+            accepted.push(record);
+        } else {
+            rejected.push(RecordIssue { position, id: Some(record.id).filter(|s| !s.is_empty()), reasons });
+        }
+    }
+    Ok(Collection { records: accepted, images_dir: images_dir.to_owned(), rejected, total })
+}
+
+/// An image must stay inside the images folder, exist, and have a decodable header.
+fn check_image(dir: &Path, name: &str) -> Result<(), String> {
+    let rel = Path::new(name);
+    if rel.is_absolute() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+        return Err("path must be relative and stay inside the images folder".into());
+    }
+    let path = dir.join(rel);
+    let reader = image::ImageReader::open(&path).map_err(|e| format!("unreadable ({e})"))?;
+    let reader = reader.with_guessed_format().map_err(|e| format!("unreadable ({e})"))?;
+    let (w, h) = reader.into_dimensions().map_err(|e| format!("not a decodable image ({e})"))?;
+    if w.min(h) < 64 {
+        return Err(format!("too small ({w}x{h}; at least 64 px on each side)"));
+    }
+    Ok(())
+}
+
+type Parsed = Vec<Result<ExhibitRecord, String>>;
+
+fn parse_records(path: &Path, default_museum: &str) -> Result<Parsed, CollectionError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| CollectionError::Read { path: path.to_owned(), source })?;
+    let format_err = |reason: String| CollectionError::Format { path: path.to_owned(), reason };
+    let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    if is_csv {
+        return parse_csv(&text, default_museum).map_err(format_err);
+    }
+    // JSON: parse the array first, then each element on its own, so one bad
+    // record is reported instead of failing the whole file.
+    let values: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| format_err(e.to_string()))?;
+    Ok(values
+        .into_iter()
+        .map(|mut v| {
+            if let Some(obj) = v.as_object_mut() {
+                obj.entry("museum").or_insert_with(|| default_museum.into());
+            }
+            serde_json::from_value::<ExhibitRecord>(v).map_err(|e| format!("invalid record: {e}"))
+        })
+        .collect())
+}
+
+const LANG_FIELDS: [&str; 8] =
+    ["title", "maker", "period", "culture", "material", "description", "gallery", "date_display"];
+
+fn parse_csv(text: &str, default_museum: &str) -> Result<Parsed, String> {
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(text.as_bytes());
+    let headers: Vec<String> = reader.headers().map_err(|e| e.to_string())?.iter().map(str::to_owned).collect();
+    for required in ["id", "accession_number", "images"] {
+        if !headers.iter().any(|h| h == required) {
+            return Err(format!("missing column `{required}`"));
+        }
+    }
+    let mut out = Vec::new();
+    for row in reader.records() {
+        let row = match row {
+            Ok(r) => r,
+            Err(e) => {
+                out.push(Err(format!("unreadable row: {e}")));
+                continue;
+            }
+        };
+        let cells: HashMap<&str, &str> =
+            headers.iter().map(String::as_str).zip(row.iter()).filter(|(_, v)| !v.trim().is_empty()).collect();
+        out.push(csv_record(&cells, default_museum));
+    }
+    Ok(out)
+}
+
+fn csv_record(cells: &HashMap<&str, &str>, default_museum: &str) -> Result<ExhibitRecord, String> {
+    let get = |k: &str| cells.get(k).map(|v| v.trim().to_owned());
+    let mut lang: BTreeMap<&str, LangText> = BTreeMap::new();
+    for (key, value) in cells {
+        for field in LANG_FIELDS {
+            if let Some(code) = key.strip_prefix(field).and_then(|r| r.strip_prefix('_'))
+                && !code.is_empty()
+                && !code.contains('_')
+            {
+                lang.entry(field).or_default().insert(code.to_owned(), value.trim().to_owned());
+            }
+        }
+    }
+    let mut take = |f: &str| lang.remove(f).unwrap_or_default();
+    let year = |k: &str| -> Result<Option<i32>, String> {
+        get(k).map(|v| v.parse::<i32>().map_err(|_| format!("{k} `{v}` is not a year"))).transpose()
+    };
+    let list = |k: &str| {
+        get(k)
+            .map(|v| v.split(';').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default()
+    };
+    let (earliest, latest, display) = (year("date_earliest")?, year("date_latest")?, take("date_display"));
+    let date = (earliest.is_some() || latest.is_some() || !display.is_empty()).then_some(DateSpan {
+        display,
+        earliest,
+        latest,
+    });
+    Ok(ExhibitRecord {
+        id: get("id").unwrap_or_default(),
+        museum: get("museum").unwrap_or_else(|| default_museum.to_owned()),
+        accession_number: get("accession_number").unwrap_or_default(),
+        title: take("title"),
+        object_type: get("object_type"),
+        maker: take("maker"),
+        date,
+        period: take("period"),
+        culture: take("culture"),
+        material: take("material"),
+        dimensions: get("dimensions"),
+        description: take("description"),
+        gallery: take("gallery"),
+        images: list("images"),
+        rights: get("rights"),
+        audio_url: get("audio_url"),
+        related: list("related"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_image(dir: &Path, name: &str, side: u32) {
+        image::RgbImage::new(side, side).save(dir.join(name)).unwrap();
+    }
+
+    #[test]
+    fn csv_rows_become_records_and_bad_rows_get_reasons() {
+        let dir = tempfile::tempdir().unwrap();
+        write_image(dir.path(), "a.png", 100);
+        write_image(dir.path(), "tiny.png", 10);
+        std::fs::write(dir.path().join("notimg.png"), b"nope").unwrap();
+        let csv = "id,accession_number,title_zh,title_en,images,date_earliest\n\
+                   a,ACC1,瓶,Vase,a.png,1403\n\
+                   b,ACC1,碗,Bowl,a.png,\n\
+                   c,ACC3,,,tiny.png;missing.png,\n\
+                   d,ACC4,盘,Dish,notimg.png,\n\
+                   e,ACC5,杯,Cup,../a.png,\n\
+                   f,ACC6,杯,Cup,a.png,soon\n";
+        let path = dir.path().join("r.csv");
+        std::fs::write(&path, csv).unwrap();
+        let c = load_collection(&path, dir.path(), "m").unwrap();
+        assert_eq!(c.total, 6);
+        assert_eq!(c.records.len(), 1);
+        let a = &c.records[0];
+        assert_eq!(a.title["en"], "Vase");
+        assert_eq!(a.museum, "m");
+        assert_eq!(a.date.as_ref().unwrap().earliest, Some(1403));
+        let reasons: HashMap<usize, String> = c.rejected.iter().map(|r| (r.position, r.reasons.join("; "))).collect();
+        assert!(reasons[&2].contains("duplicate accession"), "{reasons:?}");
+        assert!(
+            reasons[&3].contains("missing title")
+                && reasons[&3].contains("too small")
+                && reasons[&3].contains("missing.png")
+        );
+        assert!(reasons[&4].contains("not a decodable image"));
+        assert!(reasons[&5].contains("inside the images folder"));
+        assert!(reasons[&6].contains("not a year"));
+    }
+
+    #[test]
+    fn one_bad_json_record_does_not_sink_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        write_image(dir.path(), "a.png", 100);
+        let json = r#"[{"id":"a","accession_number":"1","title":{"en":"A"},"images":["a.png"]},
+                       {"id":"b","title":"not a map","images":[]}]"#;
+        let path = dir.path().join("r.json");
+        std::fs::write(&path, json).unwrap();
+        let c = load_collection(&path, dir.path(), "m").unwrap();
+        assert_eq!((c.records.len(), c.rejected.len()), (1, 1));
+        assert!(c.rejected[0].reasons[0].starts_with("invalid record"));
+        std::fs::write(&path, "{not json").unwrap();
+        assert!(matches!(load_collection(&path, dir.path(), "m"), Err(CollectionError::Format { .. })));
+    }
+}

@@ -1,0 +1,13 @@
+//! Index builder: reads a collection (records + images), validates it, embeds
+//! every image, and writes an immutable, versioned bundle, then publishes it.
+//!
+//! Invariants: this is the only writer of bundles; a failed or killed build
+//! never touches the published bundle (the new version only appears by
+//! rename, and `CURRENT` only changes after it has been fully written).
+
+pub mod build;
+pub mod calibrate;
+pub mod collection;
+
+pub use build::{BuildOptions, BuildReport, build_bundle};
+pub use collection::{Collection, RecordIssue, load_collection};

@@ -1,0 +1,406 @@
+//! The on-disk index bundle: everything the server needs to recognise a
+//! collection, written once by the index builder and never changed after.
+//!
+//! ```text
+//! <root>/CURRENT                      name of the published version (one line)
+//! <root>/versions/<version>/
+//!     manifest.json                   model id + sha256 + dim, counts, calibration, file checksums
+//!     index.faiss                     FAISS index; vector id = row in vectors.json
+//!     vectors.json                    vector id -> exhibit id and source image
+//!     exhibits.json                   the exhibit records
+//! ```
+//!
+//! Invariants: a version directory appears by one `rename` of a fully written
+//! temporary directory, and is never modified afterwards; `CURRENT` changes
+//! only by `rename` of a fully written temporary file. A reader therefore
+//! sees either the old bundle or the new one, never a mix. Loading verifies
+//! every file's checksum and that the bundle was built with the model in use.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::index::VectorIndex;
+use crate::model::ModelManifest;
+use crate::{Error, Result};
+
+pub const FORMAT_VERSION: u32 = 1;
+const MANIFEST: &str = "manifest.json";
+const INDEX: &str = "index.faiss";
+const VECTORS: &str = "vectors.json";
+const EXHIBITS: &str = "exhibits.json";
+const CURRENT: &str = "CURRENT";
+
+/// Text in several languages, keyed by BCP-47-ish code (`zh`, `en`, ...).
+pub type LangText = BTreeMap<String, String>;
+
+/// One exhibit, in the minimal shape Spectrum, Dublin Core and Linked Art agree on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExhibitRecord {
+    /// Stable id used in URLs.
+    pub id: String,
+    /// Museum (tenant) the exhibit belongs to.
+    pub museum: String,
+    pub accession_number: String,
+    pub title: LangText,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_type: Option<String>,
+    #[serde(default, skip_serializing_if = "LangText::is_empty")]
+    pub maker: LangText,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<DateSpan>,
+    /// Period or dynasty.
+    #[serde(default, skip_serializing_if = "LangText::is_empty")]
+    pub period: LangText,
+    #[serde(default, skip_serializing_if = "LangText::is_empty")]
+    pub culture: LangText,
+    #[serde(default, skip_serializing_if = "LangText::is_empty")]
+    pub material: LangText,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<String>,
+    /// Guide-style introduction.
+    #[serde(default, skip_serializing_if = "LangText::is_empty")]
+    pub description: LangText,
+    #[serde(default, skip_serializing_if = "LangText::is_empty")]
+    pub gallery: LangText,
+    /// Image file names (relative to the collection's image folder); the first is primary.
+    pub images: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rights: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DateSpan {
+    #[serde(default, skip_serializing_if = "LangText::is_empty")]
+    pub display: LangText,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earliest: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest: Option<i32>,
+}
+
+/// One indexed vector: which exhibit and which of its images it came from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VectorEntry {
+    pub exhibit: String,
+    pub image: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelRef {
+    pub id: String,
+    pub sha256: String,
+    pub dim: usize,
+}
+
+impl From<&ModelManifest> for ModelRef {
+    fn from(m: &ModelManifest) -> Self {
+        Self { id: m.id.clone(), sha256: m.sha256.clone(), dim: m.dim }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Counts {
+    pub exhibits: usize,
+    pub vectors: usize,
+}
+
+/// Decision thresholds derived from the collection itself at build time.
+///
+/// The builder composes simulated visitor photos from catalog images and runs
+/// them through the same recognition path the server uses. For each, the best
+/// score among *other* exhibits is what a photo of an object that is not in
+/// the collection would score (leave-one-out), and the own exhibit's score is
+/// what a right answer scores.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Calibration {
+    /// Simulated photos behind these figures.
+    pub queries: usize,
+    /// Quantiles of the best score among other exhibits ("unknown object").
+    pub unknown_p50: f32,
+    pub unknown_p90: f32,
+    pub unknown_p95: f32,
+    /// Quantiles of the own exhibit's score.
+    pub genuine_p10: f32,
+    pub genuine_p50: f32,
+    /// Share of simulated photos whose own exhibit ranked first.
+    pub simulated_top1: f32,
+    /// Accept when the best score reaches this (a high quantile of the unknown score)...
+    pub accept_score: f32,
+    /// ...or when the best exhibit leads the runner-up by this much (the same
+    /// quantile of an unknown object's lead over its own runner-up).
+    pub accept_margin: f32,
+    /// Share of simulated photos answered right and accepted.
+    pub simulated_accepted: f32,
+    /// Share of simulated unknown objects (leave-one-out) that would be accepted.
+    pub simulated_unknown_accepted: f32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BundleManifest {
+    pub format: u32,
+    pub version: String,
+    pub created_at: DateTime<Utc>,
+    pub model: ModelRef,
+    pub counts: Counts,
+    /// Index type as a FAISS factory string.
+    pub index_kind: String,
+    pub calibration: Calibration,
+    /// Maps raw model features to the index's unit vectors.
+    pub projection: crate::Projection,
+    /// sha256 of every other file in the bundle.
+    pub files: BTreeMap<String, String>,
+}
+
+/// A loaded, verified bundle. Immutable.
+#[derive(Debug)]
+pub struct Bundle {
+    pub manifest: BundleManifest,
+    pub dir: PathBuf,
+    pub index: VectorIndex,
+    pub vectors: Vec<VectorEntry>,
+    exhibits: Vec<ExhibitRecord>,
+    by_id: HashMap<String, usize>,
+}
+
+impl Bundle {
+    /// Loads the version `CURRENT` points at.
+    pub fn load_current(root: &Path, model: &ModelManifest) -> Result<Self> {
+        let version =
+            current_version(root)?.ok_or_else(|| Error::bundle(root, "no bundle published yet (no CURRENT file)"))?;
+        Self::load(&root.join("versions").join(version), model)
+    }
+
+    /// Loads and verifies one bundle directory against the model in use.
+    pub fn load(dir: &Path, model: &ModelManifest) -> Result<Self> {
+        let manifest: BundleManifest = read_json(&dir.join(MANIFEST))?;
+        if manifest.format != FORMAT_VERSION {
+            return Err(Error::bundle(dir, format!("format {} is not {FORMAT_VERSION}", manifest.format)));
+        }
+        let expected = ModelRef::from(model);
+        if manifest.model != expected {
+            return Err(Error::bundle(
+                dir,
+                format!(
+                    "built with model {} ({}, dim {}), but the server runs {} ({}, dim {})",
+                    manifest.model.id,
+                    short(&manifest.model.sha256),
+                    manifest.model.dim,
+                    expected.id,
+                    short(&expected.sha256),
+                    expected.dim
+                ),
+            ));
+        }
+        for name in [INDEX, VECTORS, EXHIBITS] {
+            let want = manifest.files.get(name).ok_or_else(|| Error::bundle(dir, format!("manifest lacks {name}")))?;
+            let got = crate::sha256_file(&dir.join(name)).map_err(Error::io(format!("reading {name}")))?;
+            if &got != want {
+                return Err(Error::bundle(dir, format!("{name} checksum mismatch: bundle is corrupt")));
+            }
+        }
+        let index = VectorIndex::read(&dir.join(INDEX))?;
+        let vectors: Vec<VectorEntry> = read_json(&dir.join(VECTORS))?;
+        let exhibits: Vec<ExhibitRecord> = read_json(&dir.join(EXHIBITS))?;
+        Self::assemble(manifest, dir.to_owned(), index, vectors, exhibits)
+    }
+
+    /// A bundle that exists only in memory (used to calibrate a build before it
+    /// is written); its manifest has no files and a neutral calibration.
+    pub fn unsaved(
+        model: &ModelManifest,
+        index: VectorIndex,
+        vectors: Vec<VectorEntry>,
+        exhibits: Vec<ExhibitRecord>,
+        projection: crate::Projection,
+    ) -> Result<Self> {
+        let manifest = BundleManifest {
+            format: FORMAT_VERSION,
+            version: "unsaved".into(),
+            created_at: Utc::now(),
+            model: ModelRef::from(model),
+            counts: Counts { exhibits: exhibits.len(), vectors: vectors.len() },
+            index_kind: "Flat".into(),
+            calibration: Calibration {
+                queries: 0,
+                unknown_p50: 0.0,
+                unknown_p90: 0.0,
+                unknown_p95: 0.0,
+                genuine_p10: 0.0,
+                genuine_p50: 0.0,
+                simulated_top1: 0.0,
+                accept_score: 0.0,
+                accept_margin: 0.0,
+                simulated_accepted: 0.0,
+                simulated_unknown_accepted: 0.0,
+            },
+            projection,
+            files: BTreeMap::new(),
+        };
+        Self::assemble(manifest, PathBuf::new(), index, vectors, exhibits)
+    }
+
+    fn assemble(
+        manifest: BundleManifest,
+        dir: PathBuf,
+        index: VectorIndex,
+        vectors: Vec<VectorEntry>,
+        exhibits: Vec<ExhibitRecord>,
+    ) -> Result<Self> {
+        if manifest.projection.center.len() != manifest.model.dim {
+            return Err(Error::bundle(&dir, "projection does not match the model dimension"));
+        }
+        if index.dim() != manifest.model.dim {
+            return Err(Error::bundle(&dir, format!("index dim {} != model dim {}", index.dim(), manifest.model.dim)));
+        }
+        if index.len() != vectors.len() || vectors.len() != manifest.counts.vectors {
+            return Err(Error::bundle(
+                &dir,
+                format!(
+                    "index has {} vectors, table {}, manifest {}",
+                    index.len(),
+                    vectors.len(),
+                    manifest.counts.vectors
+                ),
+            ));
+        }
+        let by_id: HashMap<String, usize> = exhibits.iter().enumerate().map(|(i, e)| (e.id.clone(), i)).collect();
+        if by_id.len() != exhibits.len() {
+            return Err(Error::bundle(&dir, "duplicate exhibit ids"));
+        }
+        if let Some(v) = vectors.iter().find(|v| !by_id.contains_key(&v.exhibit)) {
+            return Err(Error::bundle(&dir, format!("vector refers to unknown exhibit {}", v.exhibit)));
+        }
+        Ok(Self { manifest, dir, index, vectors, exhibits, by_id })
+    }
+
+    /// Turns a raw model feature into a query vector for this bundle's index.
+    pub fn project(&self, raw: &[f32]) -> Vec<f32> {
+        self.manifest.projection.apply(raw)
+    }
+
+    pub fn version(&self) -> &str {
+        &self.manifest.version
+    }
+
+    pub fn exhibit(&self, id: &str) -> Option<&ExhibitRecord> {
+        self.by_id.get(id).map(|&i| &self.exhibits[i])
+    }
+
+    pub fn exhibits(&self) -> &[ExhibitRecord] {
+        &self.exhibits
+    }
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).map_err(Error::io(format!("reading {}", path.display())))?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::bundle(path, format!("invalid json: {e}")))
+}
+
+/// The version `CURRENT` names, if any.
+pub fn current_version(root: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(root.join(CURRENT)) {
+        Ok(s) => Ok(Some(s.trim().to_owned()).filter(|s| !s.is_empty())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("reading CURRENT")(e)),
+    }
+}
+
+/// Versions present under `root`, oldest first (names sort by creation time).
+pub fn list_versions(root: &Path) -> Result<Vec<String>> {
+    let dir = root.join("versions");
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(Error::io("listing versions")(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(Error::io("listing versions"))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') && entry.path().join(MANIFEST).is_file() {
+            out.push(name);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Points `CURRENT` at `version` by atomically replacing the file.
+pub fn publish(root: &Path, version: &str) -> Result<()> {
+    let dir = root.join("versions").join(version);
+    if !dir.join(MANIFEST).is_file() {
+        return Err(Error::bundle(&dir, "no such bundle version"));
+    }
+    let mut tmp = tempfile::NamedTempFile::new_in(root).map_err(Error::io("creating CURRENT.tmp"))?;
+    writeln!(tmp, "{version}").map_err(Error::io("writing CURRENT.tmp"))?;
+    tmp.as_file().sync_all().map_err(Error::io("syncing CURRENT.tmp"))?;
+    tmp.persist(root.join(CURRENT)).map_err(|e| Error::io("renaming CURRENT")(e.error))?;
+    sync_dir(root);
+    Ok(())
+}
+
+/// Writes a new immutable version under `root/versions/` and returns its name.
+/// The directory is written under a temporary name and renamed into place, so
+/// a crash mid-write leaves no half-bundle under a real version name.
+pub fn write(root: &Path, new: &Bundle, calibration: Calibration) -> Result<BundleManifest> {
+    let versions = root.join("versions");
+    std::fs::create_dir_all(&versions).map_err(Error::io("creating versions dir"))?;
+    let tmp = tempfile::Builder::new().prefix(".tmp-").tempdir_in(&versions).map_err(Error::io("creating temp dir"))?;
+
+    new.index.write(&tmp.path().join(INDEX))?;
+    write_json(&tmp.path().join(VECTORS), &new.vectors)?;
+    write_json(&tmp.path().join(EXHIBITS), &new.exhibits)?;
+    let mut files = BTreeMap::new();
+    for name in [INDEX, VECTORS, EXHIBITS] {
+        let sha = crate::sha256_file(&tmp.path().join(name)).map_err(Error::io(format!("hashing {name}")))?;
+        files.insert(name.to_owned(), sha);
+    }
+    let created_at = Utc::now();
+    // Time first so names sort by age; the content hash keeps two builds in one second apart.
+    let content_id = crate::sha256_bytes(serde_json::to_string(&files).unwrap_or_default().as_bytes());
+    let version = format!("{}-{}", created_at.format("%Y%m%dT%H%M%S%.3fZ"), &content_id[..8]);
+    let manifest = BundleManifest {
+        format: FORMAT_VERSION,
+        version: version.clone(),
+        created_at,
+        model: new.manifest.model.clone(),
+        counts: new.manifest.counts.clone(),
+        index_kind: new.manifest.index_kind.clone(),
+        calibration,
+        projection: new.manifest.projection.clone(),
+        files,
+    };
+    write_json(&tmp.path().join(MANIFEST), &manifest)?;
+    let final_dir = versions.join(&version);
+    let tmp_path = tmp.keep();
+    std::fs::rename(&tmp_path, &final_dir).map_err(Error::io("renaming bundle into place"))?;
+    sync_dir(&versions);
+    Ok(manifest)
+}
+
+fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
+    let file = std::fs::File::create(path).map_err(Error::io(format!("creating {}", path.display())))?;
+    let mut w = std::io::BufWriter::new(file);
+    serde_json::to_writer_pretty(&mut w, value).map_err(|e| Error::bundle(path, e.to_string()))?;
+    let file = w.into_inner().map_err(|e| Error::io("flushing")(e.into_error()))?;
+    file.sync_all().map_err(Error::io(format!("syncing {}", path.display())))
+}
+
+/// Makes a rename durable; best effort (not every filesystem allows it).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}

@@ -1,0 +1,154 @@
+//! Image decoding under limits, and conversion of images into model input.
+//!
+//! Decoding checks the header's dimensions before allocating pixels, so a
+//! decompression bomb is refused cheaply. EXIF orientation is applied, since
+//! phones store portrait photos as rotated landscape pixels.
+
+use std::io::Cursor;
+
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer, images::Image};
+use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
+
+use crate::model::{ChannelOrder, InputSpec, Layout};
+use crate::{Error, Result};
+
+/// Bounds on what [`decode_image`] accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeLimits {
+    /// Largest width x height accepted (checked from the header, before decoding).
+    pub max_pixels: u64,
+    /// Smallest accepted side, in pixels.
+    pub min_side: u32,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        // 40 MP covers every phone camera in use; 32 px is too little to recognise.
+        Self { max_pixels: 40_000_000, min_side: 32 }
+    }
+}
+
+/// Decodes JPEG/PNG/WebP/GIF/BMP bytes into an upright RGB image.
+pub fn decode_image(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage> {
+    let invalid = |e: image::ImageError| Error::InvalidImage { reason: e.to_string() };
+    if bytes.is_empty() {
+        return Err(Error::InvalidImage { reason: "empty file".into() });
+    }
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::InvalidImage { reason: e.to_string() })?;
+    if reader.format().is_none() {
+        return Err(Error::InvalidImage { reason: "unrecognised image format".into() });
+    }
+    let mut decoder = reader.into_decoder().map_err(invalid)?;
+    let (width, height) = decoder.dimensions();
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(Error::ImageTooLarge { width, height, max_pixels: limits.max_pixels });
+    }
+    if width.min(height) < limits.min_side {
+        return Err(Error::ImageTooSmall { width, height, min_side: limits.min_side });
+    }
+    let orientation = decoder.orientation().map_err(invalid)?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(invalid)?;
+    image.apply_orientation(orientation);
+    Ok(image.into_rgb8())
+}
+
+/// Resizes an image to exactly `width` x `height` (the whole frame, no crop).
+pub fn resize_exact(image: &RgbImage, width: u32, height: u32) -> Result<RgbImage> {
+    if image.width() == width && image.height() == height {
+        return Ok(image.clone());
+    }
+    let src = Image::from_vec_u8(image.width(), image.height(), image.as_raw().clone(), PixelType::U8x3)
+        .map_err(|e| Error::InvalidImage { reason: e.to_string() })?;
+    let mut dst = Image::new(width, height, PixelType::U8x3);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+    Resizer::new().resize(&src, &mut dst, &options).map_err(|e| Error::InvalidImage { reason: e.to_string() })?;
+    RgbImage::from_raw(width, height, dst.into_vec())
+        .ok_or_else(|| Error::InvalidImage { reason: "resize produced a short buffer".into() })
+}
+
+/// Appends one image, resized and normalised per `spec`, to a batch buffer.
+pub fn push_tensor(image: &RgbImage, spec: &InputSpec, out: &mut Vec<f32>) -> Result<()> {
+    let resized = resize_exact(image, spec.width, spec.height)?;
+    let (w, h) = (spec.width as usize, spec.height as usize);
+    let order: [usize; 3] = match spec.channels {
+        ChannelOrder::Rgb => [0, 1, 2],
+        ChannelOrder::Bgr => [2, 1, 0],
+    };
+    // Per-channel affine map: (v / scale - mean) / std == v * a + b.
+    let a: [f32; 3] = std::array::from_fn(|c| 1.0 / (spec.scale * spec.std[c]));
+    let b: [f32; 3] = std::array::from_fn(|c| -spec.mean[c] / spec.std[c]);
+    let start = out.len();
+    out.resize(start + 3 * w * h, 0.0);
+    let dst = &mut out[start..];
+    for (i, px) in resized.pixels().enumerate() {
+        for (c, &src_c) in order.iter().enumerate() {
+            let v = f32::from(px.0[src_c]) * a[c] + b[c];
+            match spec.layout {
+                Layout::Nchw => dst[c * w * h + i] = v,
+                Layout::Nhwc => dst[i * 3 + c] = v,
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode_png(img: &RgbImage) -> Vec<u8> {
+        let mut buf = Vec::new();
+        img.write_to(&mut Cursor::new(&mut buf), image::ImageFormat::Png).unwrap();
+        buf
+    }
+
+    #[test]
+    fn rejects_non_images_and_empty_input() {
+        assert!(matches!(decode_image(b"", DecodeLimits::default()), Err(Error::InvalidImage { .. })));
+        assert!(matches!(
+            decode_image(b"hello, this is text", DecodeLimits::default()),
+            Err(Error::InvalidImage { .. })
+        ));
+        // A valid PNG signature with a truncated body must not panic.
+        let png = encode_png(&RgbImage::new(64, 64));
+        assert!(decode_image(&png[..40], DecodeLimits::default()).is_err());
+    }
+
+    #[test]
+    fn refuses_oversized_and_tiny_images_before_decoding() {
+        let png = encode_png(&RgbImage::new(100, 100));
+        let limits = DecodeLimits { max_pixels: 9_999, min_side: 1 };
+        assert!(matches!(decode_image(&png, limits), Err(Error::ImageTooLarge { width: 100, .. })));
+        let limits = DecodeLimits { max_pixels: 1 << 30, min_side: 101 };
+        assert!(matches!(decode_image(&png, limits), Err(Error::ImageTooSmall { .. })));
+        assert_eq!(decode_image(&png, DecodeLimits::default()).unwrap().dimensions(), (100, 100));
+    }
+
+    #[test]
+    fn tensor_is_normalised_in_the_requested_layout() {
+        let mut img = RgbImage::new(2, 1);
+        img.put_pixel(0, 0, image::Rgb([255, 0, 0]));
+        img.put_pixel(1, 0, image::Rgb([0, 0, 255]));
+        let mut spec = InputSpec {
+            name: "x".into(),
+            layout: Layout::Nchw,
+            width: 2,
+            height: 1,
+            channels: ChannelOrder::Rgb,
+            scale: 255.0,
+            mean: [0.5, 0.5, 0.5],
+            std: [0.5, 0.5, 0.5],
+        };
+        let mut out = Vec::new();
+        push_tensor(&img, &spec, &mut out).unwrap();
+        // R plane, G plane, B plane.
+        assert_eq!(out, vec![1.0, -1.0, -1.0, -1.0, -1.0, 1.0]);
+        spec.layout = Layout::Nhwc;
+        spec.channels = ChannelOrder::Bgr;
+        out.clear();
+        push_tensor(&img, &spec, &mut out).unwrap();
+        assert_eq!(out, vec![-1.0, -1.0, 1.0, 1.0, -1.0, -1.0]);
+    }
+}

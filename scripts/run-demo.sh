@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# README command 1: install everything (idempotent), build the demo collection's
+# bundle, start Redis and serve the visitor API on http://127.0.0.1:8080.
+#
+#   scripts/run-demo.sh            reuse the demo bundle if one is published
+#   REBUILD=1 scripts/run-demo.sh  build and publish a new bundle version first
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+bash scripts/setup.sh
+eval "$(bash scripts/setup.sh env)"
+cargo build --release --locked --bins
+
+VAR="$ROOT/var"
+export MUSEUM_BUNDLES="$VAR/bundles"
+mkdir -p "$VAR"
+if [ ! -f "$VAR/demo/exhibits.json" ]; then
+  ./target/release/index-builder demo --out "$VAR/demo" >/dev/null
+fi
+if [ -n "${REBUILD:-}" ] || [ ! -f "$MUSEUM_BUNDLES/CURRENT" ]; then
+  ./target/release/index-builder build --records "$VAR/demo/exhibits.json" \
+    --images "$VAR/demo/images" --museum palace-demo
+fi
+
+# Redis: use one already listening on the configured port, else start our own.
+REDIS_PORT=${REDIS_PORT:-6379}
+if ! redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+  mkdir -p "$VAR/redis"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$VAR/redis" --save "" \
+    --appendonly no --daemonize yes --pidfile "$VAR/redis/redis.pid" --logfile "$VAR/redis/redis.log"
+fi
+export APP__REDIS__URL="redis://127.0.0.1:$REDIS_PORT/"
+export APP__BUNDLES__ROOT="$MUSEUM_BUNDLES"
+
+echo "serving on http://127.0.0.1:${APP__SERVER__PORT:-8080} (Ctrl-C to stop); try:"
+echo "  curl -F file=@var/demo/photos/pd-006-visitor.jpg -F lang=en http://127.0.0.1:${APP__SERVER__PORT:-8080}/api/v1/recognize"
+exec ./target/release/museum-server

