@@ -8,6 +8,7 @@
 pub mod build;
 pub mod calibrate;
 pub mod collection;
+pub mod eval;
 
 pub use build::{BuildOptions, BuildReport, build_bundle};
 pub use collection::{Collection, RecordIssue, load_collection};

@@ -76,6 +76,20 @@ enum Command {
         bundles: PathBuf,
         version: String,
     },
+    /// Measure accuracy and latency on real photos (layout: ../shared/eval/README.md).
+    Eval {
+        /// A set: <object>/ref*, <object>/query*, _unknown/*.
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Sets whose refs are added to the index as distractors (repeatable).
+        #[arg(long)]
+        distractors: Vec<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
     /// List versions; the published one is marked with '*'.
     List {
         #[arg(long, env = "MUSEUM_BUNDLES")]
@@ -143,6 +157,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("published {version}");
         }
         Command::List { bundles } => list(&bundles)?,
+        Command::Eval { dataset, distractors, json, model } => {
+            let recognizer = model.recognizer()?;
+            let report = index_builder::eval::evaluate(&recognizer, &dataset, &distractors, |done, total| {
+                if done % 50 == 0 || done == total {
+                    tracing::info!(done, total, "photos recognised");
+                }
+            })?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                let pct = |x: f64| format!("{:.1}%", x * 100.0);
+                println!("dataset           {}", report.dataset);
+                println!(
+                    "catalog           {} objects, {} images (with distractors)",
+                    report.catalog_objects, report.catalog_images
+                );
+                println!("queries           {} known, {} unknown", report.queries, report.unknowns);
+                println!("top-1 (accepted)  {}", pct(report.top1));
+                println!("recall@{}          {}", report.k, pct(report.recall_at_k));
+                println!("wrong matches     {}", pct(report.wrong_matches));
+                println!("known rejected    {}", pct(report.known_rejected));
+                println!("ambiguous         {}", pct(report.ambiguous));
+                println!("unknown rejected  {}", pct(report.unknown_rejected));
+                println!("latency           p50 {:.0} ms, p95 {:.0} ms", report.p50_ms, report.p95_ms);
+            }
+        }
     }
     Ok(())
 }
