@@ -17,7 +17,8 @@ PREFIX=${FAISS_PREFIX:-/usr/local}
 ASSETS=${MUSEUM_ASSETS:-$ROOT/.assets}
 
 # ---- pinned inputs -------------------------------------------------------------
-APT_PACKAGES=(cmake g++ make libopenblas-dev redis-server pkg-config unzip ca-certificates python3-venv python3-pip)
+APT_PACKAGES=(cmake g++ make libopenblas-dev redis-server pkg-config unzip ca-certificates python3-venv python3-pip
+  libopencv-dev clang libclang-dev)
 FAISS_SYS_VERSION=0.7.0
 ORT_VERSION=1.31.1
 ORT_WHEEL=onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl

@@ -86,6 +86,7 @@ pub fn build_bundle(
         collection.records.iter().flat_map(|r| r.images.iter().map(move |img| (r.id.as_str(), img.as_str()))).collect();
     let mut raw = Vec::with_capacity(jobs.len() * embedder.dim());
     let mut entries = Vec::with_capacity(jobs.len());
+    let mut local = Vec::with_capacity(jobs.len());
     for chunk in jobs.chunks(options.batch.max(1)) {
         let mut images = Vec::with_capacity(chunk.len());
         for &(exhibit, image) in chunk {
@@ -99,6 +100,7 @@ pub fn build_bundle(
                 image: image.into(),
                 source,
             })?;
+            local.push(recognizer::local::extract(&decoded, &recognizer.settings().local)?);
             images.push(decoded);
             entries.push(VectorEntry { exhibit: exhibit.into(), image: image.into() });
         }
@@ -112,7 +114,8 @@ pub fn build_bundle(
     let projection = Projection::fit(&raw, embedder.dim());
     let index = VectorIndex::build_flat(embedder.dim(), &projection.apply_all(&raw))?;
     let vectors = entries.len();
-    let unsaved = Bundle::unsaved(embedder.manifest(), index, entries, collection.records.clone(), projection)?;
+    let local = Some(recognizer::local::LocalIndex::from_images(&local)?);
+    let unsaved = Bundle::unsaved(embedder.manifest(), index, entries, local, collection.records.clone(), projection)?;
     let started = Instant::now();
     let calibration = calibrate(recognizer, &unsaved, &collection.images_dir, &options.calibration)?;
     let calibrate_seconds = started.elapsed().as_secs_f64();

@@ -26,12 +26,23 @@ pub struct CalibrationOptions {
     pub min_queries: usize,
     /// Quantile of the unknown-object score used as the accept threshold.
     pub unknown_quantile: f64,
+    /// Inliers above the most any wrong exhibit reached.
+    pub inlier_margin: u32,
+    /// Least inliers that ever count as verification.
+    pub min_inliers_floor: u32,
     pub seed: u64,
 }
 
 impl Default for CalibrationOptions {
     fn default() -> Self {
-        Self { max_queries: 200, min_queries: 64, unknown_quantile: 0.95, seed: 7 }
+        Self {
+            max_queries: 200,
+            min_queries: 64,
+            unknown_quantile: 0.95,
+            inlier_margin: 3,
+            min_inliers_floor: 15,
+            seed: 7,
+        }
     }
 }
 
@@ -60,8 +71,7 @@ pub fn calibrate(
         Ok(imageops::thumbnail(&img, 512.min(img.width()), 512.min(img.height())))
     };
 
-    // (score, lead over runner-up) of the best *other* exhibit, and of the own one when it won.
-    let (mut unknown, mut genuine, mut top1, mut won) = (Vec::new(), Vec::new(), 0usize, Vec::new());
+    let mut photos = Vec::with_capacity(total);
     for q in 0..total {
         // Spread queries evenly over the catalog, deterministically.
         let i = q * n / total;
@@ -69,39 +79,81 @@ pub fn calibrate(
         let j = (i + 1 + rng.random_range(0..n - 1)) % n;
         let scene = simulated_photo(&load(i)?, &load(j)?, &mut rng);
         let candidates = recognizer.score(bundle, &scene, &mut Timings::default())?;
-        let own_score = candidates.iter().find(|c| c.exhibit == own).map_or(-1.0, |c| c.score);
-        let others: Vec<f32> = candidates.iter().filter(|c| c.exhibit != own).map(|c| c.score).take(2).collect();
-        let best_other = others.first().copied().unwrap_or(-1.0);
-        unknown.push((best_other, others.get(1).map(|s| best_other - s)));
-        genuine.push(own_score);
-        if candidates.first().is_some_and(|c| c.exhibit == own) {
-            top1 += 1;
-            won.push((own_score, (best_other > -1.0).then_some(best_other)));
-        }
+        photos.push(SimulatedPhoto::new(&own, &candidates));
     }
-    let mut unknown_scores: Vec<f32> = unknown.iter().map(|u| u.0).collect();
-    let mut unknown_leads: Vec<f32> = unknown.iter().filter_map(|u| u.1).collect();
-    unknown_scores.sort_by(f32::total_cmp);
-    unknown_leads.sort_by(f32::total_cmp);
-    genuine.sort_by(f32::total_cmp);
+
+    let sorted = |f: &dyn Fn(&SimulatedPhoto) -> Option<f32>| {
+        let mut v: Vec<f32> = photos.iter().filter_map(f).collect();
+        v.sort_by(f32::total_cmp);
+        v
+    };
+    let unknown = sorted(&|p| Some(p.best_other));
+    let leads = sorted(&|p| p.second_other.map(|s| p.best_other - s));
+    let genuine = sorted(&|p| Some(p.own_score));
+    let unknown_inliers_max = photos.iter().map(|p| p.other_inliers).max().unwrap_or(0);
     let mut cal = Calibration {
         queries: total,
-        unknown_p50: quantile(&unknown_scores, 0.5),
-        unknown_p90: quantile(&unknown_scores, 0.9),
-        unknown_p95: quantile(&unknown_scores, 0.95),
+        unknown_p50: quantile(&unknown, 0.5),
+        unknown_p90: quantile(&unknown, 0.9),
+        unknown_p95: quantile(&unknown, 0.95),
         genuine_p10: quantile(&genuine, 0.1),
         genuine_p50: quantile(&genuine, 0.5),
-        simulated_top1: top1 as f32 / total as f32,
-        accept_score: quantile(&unknown_scores, options.unknown_quantile),
-        accept_margin: quantile(&unknown_leads, options.unknown_quantile),
+        simulated_top1: photos.iter().filter(|p| p.own_ranked_first).count() as f32 / total as f32,
+        accept_score: quantile(&unknown, options.unknown_quantile),
+        accept_margin: quantile(&leads, options.unknown_quantile),
+        // Wrong exhibits' inlier counts on simulated photos, plus a margin; never
+        // below a floor under which a homography is too easy to fit by chance.
+        min_inliers: (unknown_inliers_max + options.inlier_margin).max(options.min_inliers_floor),
+        unknown_inliers_max,
         simulated_accepted: 0.0,
         simulated_unknown_accepted: 0.0,
     };
-    let accepted = won.iter().filter(|(s, r)| accepts(&cal, *s, *r)).count();
-    let unknown_accepted = unknown.iter().filter(|(s, lead)| accepts(&cal, *s, lead.map(|l| s - l))).count();
-    cal.simulated_accepted = accepted as f32 / total as f32;
+    let right = photos.iter().filter(|p| p.accepted_right(&cal)).count();
+    let unknown_accepted = photos.iter().filter(|p| p.unknown_accepted(&cal)).count();
+    cal.simulated_accepted = right as f32 / total as f32;
     cal.simulated_unknown_accepted = unknown_accepted as f32 / total as f32;
     Ok(cal)
+}
+
+/// What the pipeline saw for one simulated photo of a known exhibit.
+struct SimulatedPhoto {
+    own_score: f32,
+    own_inliers: u32,
+    own_ranked_first: bool,
+    /// With the own exhibit left out, this is what an unknown object gets.
+    best_other: f32,
+    second_other: Option<f32>,
+    other_inliers: u32,
+}
+
+impl SimulatedPhoto {
+    fn new(own: &str, candidates: &[recognizer::Candidate]) -> Self {
+        let own_c = candidates.iter().find(|c| c.exhibit == own);
+        let mut others: Vec<&recognizer::Candidate> = candidates.iter().filter(|c| c.exhibit != own).collect();
+        others.sort_by(|a, b| b.score.total_cmp(&a.score));
+        let own_score = own_c.map_or(-1.0, |c| c.score);
+        Self {
+            own_score,
+            own_inliers: own_c.map_or(0, |c| c.inliers),
+            own_ranked_first: others.first().is_none_or(|o| own_score > o.score),
+            best_other: others.first().map_or(-1.0, |c| c.score),
+            second_other: others.get(1).map(|c| c.score),
+            other_inliers: others.iter().map(|c| c.inliers).max().unwrap_or(0),
+        }
+    }
+
+    /// Answered with the right exhibit, as `decide` would.
+    fn accepted_right(&self, cal: &Calibration) -> bool {
+        if self.own_inliers >= cal.min_inliers || self.other_inliers >= cal.min_inliers {
+            return self.own_inliers > self.other_inliers;
+        }
+        self.own_ranked_first && accepts(cal, self.own_score, Some(self.best_other))
+    }
+
+    /// With the own exhibit absent, something else would be accepted.
+    fn unknown_accepted(&self, cal: &Calibration) -> bool {
+        self.other_inliers >= cal.min_inliers || accepts(cal, self.best_other, self.second_other)
+    }
 }
 
 fn neutral(queries: usize) -> Calibration {
@@ -115,6 +167,8 @@ fn neutral(queries: usize) -> Calibration {
         simulated_top1: 0.0,
         accept_score: 0.0,
         accept_margin: 0.0,
+        min_inliers: u32::MAX,
+        unknown_inliers_max: 0,
         simulated_accepted: 0.0,
         simulated_unknown_accepted: 0.0,
     }

@@ -41,6 +41,8 @@ pub struct EvalReport {
     /// Recognition latency per photo (decode to decision), milliseconds.
     pub p50_ms: f64,
     pub p95_ms: f64,
+    /// Median time of each stage.
+    pub stage_p50_ms: recognizer::recognize::Timings,
     pub calibration: recognizer::bundle::Calibration,
 }
 
@@ -183,13 +185,17 @@ pub fn evaluate(
     let (mut known, mut unknown) = (0usize, 0usize);
     let (mut right, mut recalled, mut wrong, mut rejected, mut ambiguous, mut unknown_rejected) = (0, 0, 0, 0, 0, 0);
     let mut latencies = Vec::with_capacity(photos.len());
+    let mut stages: Vec<recognizer::recognize::Timings> = Vec::with_capacity(photos.len());
     for (i, photo) in photos.iter().enumerate() {
         let bytes = std::fs::read(&photo.path).map_err(|e| EvalError::Io(photo.path.clone(), e))?;
         let t = Instant::now();
         let result = recognizer.recognize_bytes(&bundle, &bytes, None);
         latencies.push(t.elapsed().as_secs_f64() * 1000.0);
         let r = match result {
-            Ok(r) => r,
+            Ok(r) => {
+                stages.push(r.timings.clone());
+                r
+            }
             Err(e) => {
                 tracing::warn!(photo = %photo.path.display(), error = %e, "photo could not be recognised");
                 if photo.object.is_some() {
@@ -226,6 +232,17 @@ pub fn evaluate(
     }
     latencies.sort_by(f64::total_cmp);
     let q = |p: f64| latencies.get(((latencies.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or(0.0);
+    let median = |f: fn(&recognizer::recognize::Timings) -> f64| {
+        let mut v: Vec<f64> = stages.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    let stage_p50_ms = recognizer::recognize::Timings {
+        decode_ms: median(|t| t.decode_ms),
+        embed_ms: median(|t| t.embed_ms),
+        search_ms: median(|t| t.search_ms),
+        verify_ms: median(|t| t.verify_ms),
+    };
     let share = |n: usize, d: usize| if d == 0 { 0.0 } else { n as f64 / d as f64 };
     Ok(EvalReport {
         dataset: dataset.display().to_string(),
@@ -242,6 +259,7 @@ pub fn evaluate(
         unknown_rejected: share(unknown_rejected, unknown),
         p50_ms: q(0.5),
         p95_ms: q(0.95),
+        stage_p50_ms,
         calibration: bundle.manifest.calibration.clone(),
     })
 }

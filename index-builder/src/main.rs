@@ -181,6 +181,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("ambiguous         {}", pct(report.ambiguous));
                 println!("unknown rejected  {}", pct(report.unknown_rejected));
                 println!("latency           p50 {:.0} ms, p95 {:.0} ms", report.p50_ms, report.p95_ms);
+                let st = &report.stage_p50_ms;
+                println!(
+                    "stages (p50)      decode {:.0} ms, embed {:.0} ms, search {:.1} ms, verify {:.0} ms",
+                    st.decode_ms, st.embed_ms, st.search_ms, st.verify_ms
+                );
+                let c = &report.calibration;
+                println!(
+                    "calibration       accept score {:.3} or lead {:.3}; verified at {} inliers",
+                    c.accept_score, c.accept_margin, c.min_inliers
+                );
             }
         }
     }

@@ -8,6 +8,7 @@
 //!     index.faiss                     FAISS index; vector id = row in vectors.json
 //!     vectors.json                    vector id -> exhibit id and source image
 //!     exhibits.json                   the exhibit records
+//!     local.bin                       ORB keypoints + descriptors per vector (optional)
 //! ```
 //!
 //! Invariants: a version directory appears by one `rename` of a fully written
@@ -32,6 +33,7 @@ const MANIFEST: &str = "manifest.json";
 const INDEX: &str = "index.faiss";
 const VECTORS: &str = "vectors.json";
 const EXHIBITS: &str = "exhibits.json";
+const LOCAL: &str = "local.bin";
 const CURRENT: &str = "CURRENT";
 
 /// Text in several languages, keyed by BCP-47-ish code (`zh`, `en`, ...).
@@ -137,6 +139,10 @@ pub struct Calibration {
     /// ...or when the best exhibit leads the runner-up by this much (the same
     /// quantile of an unknown object's lead over its own runner-up).
     pub accept_margin: f32,
+    /// Geometric verification: RANSAC inliers at which an exhibit counts as seen.
+    pub min_inliers: u32,
+    /// Most inliers any *other* exhibit reached on a simulated photo.
+    pub unknown_inliers_max: u32,
     /// Share of simulated photos answered right and accepted.
     pub simulated_accepted: f32,
     /// Share of simulated unknown objects (leave-one-out) that would be accepted.
@@ -166,6 +172,8 @@ pub struct Bundle {
     pub dir: PathBuf,
     pub index: VectorIndex,
     pub vectors: Vec<VectorEntry>,
+    /// Local features per vector (same order), for geometric verification.
+    pub local: Option<crate::local::LocalIndex>,
     exhibits: Vec<ExhibitRecord>,
     by_id: HashMap<String, usize>,
 }
@@ -200,7 +208,11 @@ impl Bundle {
             ));
         }
         for name in [INDEX, VECTORS, EXHIBITS] {
-            let want = manifest.files.get(name).ok_or_else(|| Error::bundle(dir, format!("manifest lacks {name}")))?;
+            if !manifest.files.contains_key(name) {
+                return Err(Error::bundle(dir, format!("manifest lacks {name}")));
+            }
+        }
+        for (name, want) in &manifest.files {
             let got = crate::sha256_file(&dir.join(name)).map_err(Error::io(format!("reading {name}")))?;
             if &got != want {
                 return Err(Error::bundle(dir, format!("{name} checksum mismatch: bundle is corrupt")));
@@ -209,7 +221,12 @@ impl Bundle {
         let index = VectorIndex::read(&dir.join(INDEX))?;
         let vectors: Vec<VectorEntry> = read_json(&dir.join(VECTORS))?;
         let exhibits: Vec<ExhibitRecord> = read_json(&dir.join(EXHIBITS))?;
-        Self::assemble(manifest, dir.to_owned(), index, vectors, exhibits)
+        let local = if manifest.files.contains_key(LOCAL) {
+            Some(crate::local::LocalIndex::read(&dir.join(LOCAL))?)
+        } else {
+            None
+        };
+        Self::assemble(manifest, dir.to_owned(), index, vectors, local, exhibits)
     }
 
     /// A bundle that exists only in memory (used to calibrate a build before it
@@ -218,6 +235,7 @@ impl Bundle {
         model: &ModelManifest,
         index: VectorIndex,
         vectors: Vec<VectorEntry>,
+        local: Option<crate::local::LocalIndex>,
         exhibits: Vec<ExhibitRecord>,
         projection: crate::Projection,
     ) -> Result<Self> {
@@ -238,13 +256,15 @@ impl Bundle {
                 simulated_top1: 0.0,
                 accept_score: 0.0,
                 accept_margin: 0.0,
+                min_inliers: u32::MAX,
+                unknown_inliers_max: 0,
                 simulated_accepted: 0.0,
                 simulated_unknown_accepted: 0.0,
             },
             projection,
             files: BTreeMap::new(),
         };
-        Self::assemble(manifest, PathBuf::new(), index, vectors, exhibits)
+        Self::assemble(manifest, PathBuf::new(), index, vectors, local, exhibits)
     }
 
     fn assemble(
@@ -252,8 +272,12 @@ impl Bundle {
         dir: PathBuf,
         index: VectorIndex,
         vectors: Vec<VectorEntry>,
+        local: Option<crate::local::LocalIndex>,
         exhibits: Vec<ExhibitRecord>,
     ) -> Result<Self> {
+        if local.as_ref().is_some_and(|l| l.images() != vectors.len()) {
+            return Err(Error::bundle(&dir, "local features do not match the vector table"));
+        }
         if manifest.projection.center.len() != manifest.model.dim {
             return Err(Error::bundle(&dir, "projection does not match the model dimension"));
         }
@@ -278,7 +302,7 @@ impl Bundle {
         if let Some(v) = vectors.iter().find(|v| !by_id.contains_key(&v.exhibit)) {
             return Err(Error::bundle(&dir, format!("vector refers to unknown exhibit {}", v.exhibit)));
         }
-        Ok(Self { manifest, dir, index, vectors, exhibits, by_id })
+        Ok(Self { manifest, dir, index, vectors, local, exhibits, by_id })
     }
 
     /// Turns a raw model feature into a query vector for this bundle's index.
@@ -362,8 +386,18 @@ pub fn write(root: &Path, new: &Bundle, calibration: Calibration) -> Result<Bund
     new.index.write(&tmp.path().join(INDEX))?;
     write_json(&tmp.path().join(VECTORS), &new.vectors)?;
     write_json(&tmp.path().join(EXHIBITS), &new.exhibits)?;
+    let mut names = vec![INDEX, VECTORS, EXHIBITS];
+    if let Some(local) = &new.local {
+        let path = tmp.path().join(LOCAL);
+        let file = std::fs::File::create(&path).map_err(Error::io("creating local.bin"))?;
+        let mut w = std::io::BufWriter::new(file);
+        local.write_to(&mut w).map_err(Error::io("writing local.bin"))?;
+        let file = w.into_inner().map_err(|e| Error::io("flushing local.bin")(e.into_error()))?;
+        file.sync_all().map_err(Error::io("syncing local.bin"))?;
+        names.push(LOCAL);
+    }
     let mut files = BTreeMap::new();
-    for name in [INDEX, VECTORS, EXHIBITS] {
+    for name in names {
         let sha = crate::sha256_file(&tmp.path().join(name)).map_err(Error::io(format!("hashing {name}")))?;
         files.insert(name.to_owned(), sha);
     }

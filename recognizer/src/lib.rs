@@ -15,6 +15,7 @@ pub mod bundle;
 pub mod embedder;
 pub mod error;
 pub mod index;
+pub mod local;
 pub mod model;
 pub mod preprocess;
 pub mod projection;

@@ -19,9 +19,13 @@ use crate::{Embedder, Result};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Candidate {
     pub exhibit: String,
+    /// Best cosine similarity of the photo's crops with the exhibit's images.
     pub score: f32,
     /// Which catalog image matched best.
     pub image: String,
+    /// RANSAC inliers of the best verified image of the exhibit (0: not verified).
+    #[serde(default)]
+    pub inliers: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -54,6 +58,8 @@ pub struct Timings {
     pub decode_ms: f64,
     pub embed_ms: f64,
     pub search_ms: f64,
+    #[serde(default)]
+    pub verify_ms: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,13 +81,20 @@ pub struct RecognizerSettings {
     pub crops: Vec<f32>,
     /// How many exhibits the answer's shortlist keeps.
     pub shortlist: usize,
+    /// Local features and geometric verification (used when the bundle has them).
+    pub local: crate::local::LocalSettings,
 }
 
 impl Default for RecognizerSettings {
     fn default() -> Self {
         // [1.0, 0.75]: on synthetic visitor photos of the demo collection, top-1
         // rose from 42/72 (whole frame) to 65/72, at twice the inference.
-        Self { limits: DecodeLimits::default(), crops: vec![1.0, 0.75], shortlist: 5 }
+        Self {
+            limits: DecodeLimits::default(),
+            crops: vec![1.0, 0.75],
+            shortlist: 5,
+            local: crate::local::LocalSettings::default(),
+        }
     }
 }
 
@@ -138,8 +151,36 @@ impl Recognizer {
         // Several views per exhibit and museum scoping both eat into k: ask for more.
         let k = (self.settings.shortlist * 8).max(32);
         let hits: Vec<crate::index::Hit> = bundle.index.search(&queries, k)?.into_iter().flatten().collect();
-        let candidates = group_by_exhibit(&hits, &bundle.vectors);
+        let mut candidates = group_by_exhibit(&hits, &bundle.vectors);
         timings.search_ms = ms(t);
+
+        if let Some(local) = &bundle.local {
+            let t = Instant::now();
+            let features = crate::local::extract(image, &self.settings.local)?;
+            // Beyond brute-force size only the shortlisted exhibits' images are searched.
+            let shortlisted: Vec<usize> = (0..bundle.vectors.len())
+                .filter(|&i| candidates.iter().take(k).any(|c| c.exhibit == bundle.vectors[i].exhibit))
+                .collect();
+            let same = |a: usize, b: usize| bundle.vectors[a].exhibit == bundle.vectors[b].exhibit;
+            for v in local.verify(&features, &shortlisted, same, &self.settings.local)? {
+                let entry = &bundle.vectors[v.image];
+                match candidates.iter_mut().find(|c| c.exhibit == entry.exhibit) {
+                    Some(c) if c.inliers >= v.inliers => {}
+                    Some(c) => {
+                        c.inliers = v.inliers;
+                        c.image = entry.image.clone();
+                    }
+                    None => candidates.push(Candidate {
+                        exhibit: entry.exhibit.clone(),
+                        score: 0.0,
+                        image: entry.image.clone(),
+                        inliers: v.inliers,
+                    }),
+                }
+            }
+            sort_verified_first(&mut candidates, bundle.manifest.calibration.min_inliers);
+            timings.verify_ms = ms(t);
+        }
         Ok(candidates)
     }
 }
@@ -158,6 +199,17 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
+/// Exhibits verified geometrically (at least `min` inliers) first, most inliers
+/// first; then the rest by similarity.
+fn sort_verified_first(candidates: &mut [Candidate], min: u32) {
+    candidates.sort_by(|a, b| {
+        let (va, vb) = (a.inliers >= min, b.inliers >= min);
+        vb.cmp(&va)
+            .then_with(|| if va && vb { b.inliers.cmp(&a.inliers) } else { std::cmp::Ordering::Equal })
+            .then(b.score.total_cmp(&a.score))
+    });
+}
+
 /// Keeps each exhibit's best hit, best exhibits first.
 fn group_by_exhibit(hits: &[crate::index::Hit], vectors: &[VectorEntry]) -> Vec<Candidate> {
     let mut best: std::collections::HashMap<&str, (f32, &str)> = std::collections::HashMap::new();
@@ -170,7 +222,12 @@ fn group_by_exhibit(hits: &[crate::index::Hit], vectors: &[VectorEntry]) -> Vec<
     }
     let mut out: Vec<Candidate> = best
         .into_iter()
-        .map(|(exhibit, (score, image))| Candidate { exhibit: exhibit.to_owned(), score, image: image.to_owned() })
+        .map(|(exhibit, (score, image))| Candidate {
+            exhibit: exhibit.to_owned(),
+            score,
+            image: image.to_owned(),
+            inliers: 0,
+        })
         .collect();
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.exhibit.cmp(&b.exhibit)));
     out
@@ -187,6 +244,22 @@ fn decide(candidates: &[Candidate], cal: &Calibration) -> Decision {
     let Some(best) = candidates.first() else {
         return Decision::NoMatch { reason: NoMatchReason::EmptyCollection };
     };
+    // Geometric verification decides when it has evidence: a homography with
+    // this many inliers is what wrong exhibits do not reach.
+    if best.inliers >= cal.min_inliers {
+        let rivals: Vec<String> = candidates[1..]
+            .iter()
+            .filter(|c| c.inliers >= cal.min_inliers && c.inliers * 5 >= best.inliers * 4)
+            .map(|c| c.exhibit.clone())
+            .collect();
+        if !rivals.is_empty() {
+            let mut exhibits = vec![best.exhibit.clone()];
+            exhibits.extend(rivals.into_iter().take(2));
+            return Decision::Ambiguous { exhibits };
+        }
+        let confidence = best.inliers as f32 / (best.inliers + cal.min_inliers) as f32;
+        return Decision::Matched { exhibit: best.exhibit.clone(), confidence };
+    }
     let runner_up = candidates.get(1).map(|c| c.score);
     if accepts(cal, best.score, runner_up) {
         // How far above an unknown object's typical score the best one is, in [0, 1].
@@ -222,13 +295,15 @@ mod tests {
             simulated_top1: 1.0,
             accept_score: 0.6,
             accept_margin: 0.15,
+            min_inliers: 15,
+            unknown_inliers_max: 9,
             simulated_accepted: 0.9,
             simulated_unknown_accepted: 0.1,
         }
     }
 
     fn cand(exhibit: &str, score: f32) -> Candidate {
-        Candidate { exhibit: exhibit.into(), score, image: String::new() }
+        Candidate { exhibit: exhibit.into(), score, image: String::new(), inliers: 0 }
     }
 
     #[test]
@@ -255,6 +330,28 @@ mod tests {
             decide(&[cand("a", 0.9), cand("b", 0.89), cand("c", 0.2)], &c),
             Decision::Ambiguous { exhibits: vec!["a".into(), "b".into()] }
         );
+    }
+
+    #[test]
+    fn geometric_evidence_outranks_similarity() {
+        let mut a = cand("a", 0.3);
+        a.inliers = 60;
+        let mut b = cand("b", 0.9);
+        b.inliers = 10;
+        let mut list = vec![b.clone(), a.clone()];
+        sort_verified_first(&mut list, 15);
+        assert_eq!(list[0].exhibit, "a");
+        match decide(&list, &cal()) {
+            Decision::Matched { exhibit, confidence } => {
+                assert_eq!(exhibit, "a");
+                assert!((confidence - 0.8).abs() < 1e-6);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Two exhibits verified about equally: ambiguous.
+        let mut c = cand("c", 0.2);
+        c.inliers = 55;
+        assert!(matches!(decide(&[a, c, b], &cal()), Decision::Ambiguous { .. }));
     }
 
     #[test]
