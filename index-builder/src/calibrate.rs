@@ -56,8 +56,9 @@ pub fn calibrate(
     let n = bundle.vectors.len();
     let distinct = bundle.exhibits().len();
     if n == 0 || distinct < 2 {
-        // One exhibit: nothing to be confused with; accept what scores above zero.
-        return Ok(neutral(0));
+        // One exhibit: no other exhibit to learn "wrong" from. Similarity alone
+        // cannot tell it from an unknown object, so only geometric evidence counts.
+        return Ok(Calibration { min_inliers: options.min_inliers_floor, ..Calibration::uncalibrated() });
     }
     let per_image = options.min_queries.div_ceil(n).clamp(1, 4);
     let total = (n * per_image).min(options.max_queries);
@@ -90,7 +91,17 @@ pub fn calibrate(
     let unknown = sorted(&|p| Some(p.best_other));
     let leads = sorted(&|p| p.second_other.map(|s| p.best_other - s));
     let genuine = sorted(&|p| Some(p.own_score));
-    let unknown_inliers_max = photos.iter().map(|p| p.other_inliers).max().unwrap_or(0);
+    // The most inliers a wrong exhibit reached: any lower bar would have
+    // accepted it. Photos on which another exhibit matches about as well as the
+    // photo's own (duplicate content under two records) are left out: the
+    // decision answers those "ambiguous", and one such pair must not switch
+    // verification off for the whole collection.
+    let unknown_inliers_max = photos
+        .iter()
+        .filter(|p| p.other_inliers * 5 < p.own_inliers.max(1) * 4)
+        .map(|p| p.other_inliers)
+        .max()
+        .unwrap_or(0);
     let mut cal = Calibration {
         queries: total,
         unknown_p50: quantile(&unknown, 0.5),
@@ -153,24 +164,6 @@ impl SimulatedPhoto {
     /// With the own exhibit absent, something else would be accepted.
     fn unknown_accepted(&self, cal: &Calibration) -> bool {
         self.other_inliers >= cal.min_inliers || accepts(cal, self.best_other, self.second_other)
-    }
-}
-
-fn neutral(queries: usize) -> Calibration {
-    Calibration {
-        queries,
-        unknown_p50: 0.0,
-        unknown_p90: 0.0,
-        unknown_p95: 0.0,
-        genuine_p10: 0.0,
-        genuine_p50: 0.0,
-        simulated_top1: 0.0,
-        accept_score: 0.0,
-        accept_margin: 0.0,
-        min_inliers: u32::MAX,
-        unknown_inliers_max: 0,
-        simulated_accepted: 0.0,
-        simulated_unknown_accepted: 0.0,
     }
 }
 

@@ -139,14 +139,39 @@ pub struct Calibration {
     /// ...or when the best exhibit leads the runner-up by this much (the same
     /// quantile of an unknown object's lead over its own runner-up).
     pub accept_margin: f32,
-    /// Geometric verification: RANSAC inliers at which an exhibit counts as seen.
+    /// Geometric verification: RANSAC inliers at which an exhibit counts as seen
+    /// (the most a wrong exhibit reached on simulated photos, plus a margin, at least 15).
     pub min_inliers: u32,
-    /// Most inliers any *other* exhibit reached on a simulated photo.
+    /// Most inliers any *other* exhibit reached on a simulated photo (photos where
+    /// another exhibit rivals the right one, i.e. duplicate content, left out).
     pub unknown_inliers_max: u32,
     /// Share of simulated photos answered right and accepted.
     pub simulated_accepted: f32,
     /// Share of simulated unknown objects (leave-one-out) that would be accepted.
     pub simulated_unknown_accepted: f32,
+}
+
+impl Calibration {
+    /// Before (or without) calibration: nothing is accepted on similarity, and
+    /// geometric verification is off.
+    pub fn uncalibrated() -> Self {
+        Self {
+            queries: 0,
+            unknown_p50: 0.0,
+            unknown_p90: 0.0,
+            unknown_p95: 0.0,
+            genuine_p10: 0.0,
+            genuine_p50: 0.0,
+            simulated_top1: 0.0,
+            // Cosine similarity never exceeds 1, nor a lead 2.
+            accept_score: 2.0,
+            accept_margin: 2.0,
+            min_inliers: u32::MAX,
+            unknown_inliers_max: 0,
+            simulated_accepted: 0.0,
+            simulated_unknown_accepted: 0.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -246,21 +271,7 @@ impl Bundle {
             model: ModelRef::from(model),
             counts: Counts { exhibits: exhibits.len(), vectors: vectors.len() },
             index_kind: "Flat".into(),
-            calibration: Calibration {
-                queries: 0,
-                unknown_p50: 0.0,
-                unknown_p90: 0.0,
-                unknown_p95: 0.0,
-                genuine_p10: 0.0,
-                genuine_p50: 0.0,
-                simulated_top1: 0.0,
-                accept_score: 0.0,
-                accept_margin: 0.0,
-                min_inliers: u32::MAX,
-                unknown_inliers_max: 0,
-                simulated_accepted: 0.0,
-                simulated_unknown_accepted: 0.0,
-            },
+            calibration: Calibration::uncalibrated(),
             projection,
             files: BTreeMap::new(),
         };
