@@ -31,8 +31,11 @@ pub const MAX_BRUTE_FORCE: usize = 200_000;
 pub struct LocalSettings {
     /// Long side the image is scaled to before detection.
     pub max_side: u32,
-    /// Keypoints kept per image.
+    /// Keypoints kept per catalog image.
     pub features: i32,
+    /// Keypoints kept per visitor photo: more than a clean catalog image needs,
+    /// since clutter takes its share.
+    pub query_features: i32,
     /// Lowe's ratio test threshold.
     pub ratio: f32,
     /// RANSAC reprojection threshold, pixels (at `max_side` scale).
@@ -43,7 +46,7 @@ pub struct LocalSettings {
 
 impl Default for LocalSettings {
     fn default() -> Self {
-        Self { max_side: 640, features: 500, ratio: 0.8, ransac_px: 6.0, verify: 6 }
+        Self { max_side: 640, features: 500, query_features: QUERY_FEATURES, ratio: 0.8, ransac_px: 6.0, verify: 6 }
     }
 }
 
@@ -69,15 +72,25 @@ fn to_gray(image: &RgbImage, max_side: u32) -> GrayImage {
     imageops::resize(&gray, w.max(1), h.max(1), imageops::FilterType::Triangle)
 }
 
-/// Detects ORB keypoints and descriptors.
+const QUERY_FEATURES: i32 = 1000;
+
+/// Detects ORB keypoints and descriptors of a catalog image.
 pub fn extract(image: &RgbImage, settings: &LocalSettings) -> Result<ImageFeatures> {
+    extract_n(image, settings, settings.features)
+}
+
+/// Detects ORB keypoints and descriptors of a visitor photo.
+pub fn extract_query(image: &RgbImage, settings: &LocalSettings) -> Result<ImageFeatures> {
+    extract_n(image, settings, settings.query_features)
+}
+
+fn extract_n(image: &RgbImage, settings: &LocalSettings, features: i32) -> Result<ImageFeatures> {
     let gray = to_gray(image, settings.max_side);
     let (w, h) = (gray.width() as i32, gray.height() as i32);
     let data = gray.into_raw();
     let mat = Mat::new_rows_cols_with_data(h, w, &data).map_err(cv)?;
-    let mut orb =
-        features2d::ORB::create(settings.features, 1.2, 8, 31, 0, 2, features2d::ORB_ScoreType::HARRIS_SCORE, 31, 20)
-            .map_err(cv)?;
+    let mut orb = features2d::ORB::create(features, 1.2, 8, 31, 0, 2, features2d::ORB_ScoreType::HARRIS_SCORE, 31, 20)
+        .map_err(cv)?;
     let mut keypoints = Vector::<KeyPoint>::new();
     let mut descriptors = Mat::default();
     orb.detect_and_compute(&mat, &core::no_array(), &mut keypoints, &mut descriptors, false).map_err(cv)?;

@@ -156,7 +156,7 @@ impl Recognizer {
 
         if let Some(local) = &bundle.local {
             let t = Instant::now();
-            let features = crate::local::extract(image, &self.settings.local)?;
+            let features = crate::local::extract_query(image, &self.settings.local)?;
             // Beyond brute-force size only the shortlisted exhibits' images are searched.
             let shortlisted: Vec<usize> = (0..bundle.vectors.len())
                 .filter(|&i| candidates.iter().take(k).any(|c| c.exhibit == bundle.vectors[i].exhibit))
