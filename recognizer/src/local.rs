@@ -192,6 +192,11 @@ impl LocalIndex {
             .collect())
     }
 
+    /// Whether `verify` searches every catalog image (else only the ones it is given).
+    pub fn searches_everything(&self) -> bool {
+        self.binary.is_some()
+    }
+
     pub fn images(&self) -> usize {
         self.offsets.len().saturating_sub(1)
     }

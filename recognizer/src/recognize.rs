@@ -158,9 +158,13 @@ impl Recognizer {
             let t = Instant::now();
             let features = crate::local::extract_query(image, &self.settings.local)?;
             // Beyond brute-force size only the shortlisted exhibits' images are searched.
-            let shortlisted: Vec<usize> = (0..bundle.vectors.len())
-                .filter(|&i| candidates.iter().take(k).any(|c| c.exhibit == bundle.vectors[i].exhibit))
-                .collect();
+            let shortlisted: Vec<usize> = if local.searches_everything() {
+                Vec::new()
+            } else {
+                let wanted: std::collections::HashSet<&str> =
+                    candidates.iter().take(k).map(|c| c.exhibit.as_str()).collect();
+                (0..bundle.vectors.len()).filter(|&i| wanted.contains(bundle.vectors[i].exhibit.as_str())).collect()
+            };
             let same = |a: usize, b: usize| bundle.vectors[a].exhibit == bundle.vectors[b].exhibit;
             for v in local.verify(&features, &shortlisted, same, &self.settings.local)? {
                 let entry = &bundle.vectors[v.image];

@@ -12,7 +12,7 @@ use crate::cache::Cache;
 pub struct AppState {
     pub recognizer: Recognizer,
     pub model: ModelManifest,
-    pub bundle_root: PathBuf,
+    bundle_root: PathBuf,
     /// The bundle requests use. Each request clones the `Arc`, so a request
     /// that started on one version finishes on it even if another is loaded.
     bundle: RwLock<Option<Arc<Bundle>>>,

@@ -4,7 +4,7 @@
 use actix_multipart::Multipart;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use futures_util::StreamExt;
-use recognizer::{Decision, Recognition};
+use recognizer::{Bundle, Decision, Recognition};
 use serde::Serialize;
 
 use crate::cache::Cache;
@@ -118,7 +118,7 @@ pub async fn recognize(
 
     let key = Cache::key(bundle.version(), museum.as_deref(), &recognizer::sha256_bytes(&file));
     if let Some(hit) = state.cache.get(&key).await {
-        return Ok(ok(render(&state, &hit, lang, true)));
+        return Ok(ok(render(&bundle, &hit, lang, true)));
     }
 
     let permit = state.queue.clone().try_acquire_owned().map_err(|_| ApiError::Busy)?;
@@ -138,7 +138,7 @@ pub async fn recognize(
         "recognized"
     );
     state.cache.put(&key, &recognition).await;
-    Ok(ok(render(&state, &recognition, lang, false)))
+    Ok(ok(render(&bundle, &recognition, lang, false)))
 }
 
 fn status_name(d: &Decision) -> &'static str {
@@ -149,9 +149,9 @@ fn status_name(d: &Decision) -> &'static str {
     }
 }
 
-fn render(state: &AppState, r: &Recognition, lang: &str, cached: bool) -> RecognizeData {
-    let bundle = state.bundle();
-    let lookup = |id: &str| bundle.as_ref().and_then(|b| b.exhibit(id).map(|e| card(e, lang)));
+/// Renders with the bundle the recognition ran on, even if another was published since.
+fn render(bundle: &Bundle, r: &Recognition, lang: &str, cached: bool) -> RecognizeData {
+    let lookup = |id: &str| bundle.exhibit(id).map(|e| card(e, lang));
     let (exhibit, confidence, reason) = match &r.decision {
         Decision::Matched { exhibit, confidence } => (lookup(exhibit), Some(*confidence), None),
         Decision::Ambiguous { .. } => (None, None, Some("several_exhibits_fit")),
