@@ -61,7 +61,8 @@ step_faiss() {
   log "faiss: building C API from $src with flags [$flags] (10-20 min on 2 cores)"
   cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DFAISS_ENABLE_C_API=ON \
     -DBUILD_SHARED_LIBS=ON -DFAISS_ENABLE_GPU=OFF -DFAISS_ENABLE_PYTHON=OFF \
-    -DBUILD_TESTING=OFF -DFAISS_OPT_LEVEL=generic -DCMAKE_SKIP_BUILD_RPATH=ON -DCMAKE_CXX_FLAGS="$flags" \
+    -DBUILD_TESTING=OFF -DFAISS_OPT_LEVEL=generic \
+    -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON -DCMAKE_INSTALL_RPATH="$PREFIX/lib" -DCMAKE_CXX_FLAGS="$flags" \
     -DCMAKE_INSTALL_PREFIX="$PREFIX" > "$build/configure.log"
   cmake --build "$build" --target faiss_c -j "$(nproc)" > "$build/build.log"
   $SUDO install -m 0755 "$build/faiss/libfaiss.so" "$PREFIX/lib/libfaiss.so"

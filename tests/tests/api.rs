@@ -23,6 +23,8 @@ async fn recognizes_visitor_photos_of_demo_exhibits_and_caches_them() {
         assert_eq!(data["exhibit"]["id"], id);
         assert!(data["exhibit"]["introduction"].as_str().is_some_and(|s| s.len() > 40));
         assert!(data["confidence"].as_f64().is_some_and(|c| c > 0.0 && c <= 1.0));
+        assert!(data["score"].as_f64().is_some_and(|s| s > 0.0 && s <= 1.0), "{data}");
+        assert!(data["inliers"].as_u64().is_some());
         assert_eq!(data["bundle_version"], demo.version.as_str());
         assert_eq!(data["cached"], false);
     }

@@ -84,6 +84,12 @@ struct RecognizeData {
     exhibit: Option<ExhibitCard>,
     #[serde(skip_serializing_if = "Option::is_none")]
     confidence: Option<f32>,
+    /// Cosine similarity of the photo with the matched exhibit's best image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<f32>,
+    /// RANSAC inliers supporting the match (0: matched on similarity alone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inliers: Option<u32>,
     /// Other exhibits the photo could show, best first.
     alternatives: Vec<Alternative>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -165,6 +171,7 @@ fn render(bundle: &Bundle, r: &Recognition, lang: &str, cached: bool) -> Recogni
         ),
     };
     let shown = exhibit.as_ref().map(|c| c.id.clone());
+    let best = shown.as_ref().and_then(|id| r.candidates.iter().find(|c| &c.exhibit == id));
     let alternatives = r
         .candidates
         .iter()
@@ -178,6 +185,8 @@ fn render(bundle: &Bundle, r: &Recognition, lang: &str, cached: bool) -> Recogni
         status: status_name(&r.decision),
         exhibit,
         confidence,
+        score: best.map(|c| c.score),
+        inliers: best.map(|c| c.inliers),
         alternatives,
         reason,
         tips: if matches!(r.decision, Decision::Matched { .. }) { Vec::new() } else { no_match_tips(lang) },
