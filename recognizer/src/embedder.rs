@@ -102,7 +102,7 @@ impl Embedder {
     }
 
     /// Embeds a batch of images in one inference; returns one raw vector each.
-    pub fn embed_batch(&self, images: &[RgbImage]) -> Result<Vec<Vec<f32>>> {
+    pub fn embed_batch<I: std::borrow::Borrow<RgbImage>>(&self, images: &[I]) -> Result<Vec<Vec<f32>>> {
         if images.is_empty() {
             return Ok(Vec::new());
         }
@@ -110,7 +110,7 @@ impl Embedder {
         let (h, w) = (spec.height as usize, spec.width as usize);
         let mut data = Vec::with_capacity(images.len() * 3 * h * w);
         for image in images {
-            preprocess::push_tensor(image, spec, &mut data)?;
+            preprocess::push_tensor(image.borrow(), spec, &mut data)?;
         }
         let shape = match spec.layout {
             Layout::Nchw => [images.len(), 3, h, w],

@@ -6,7 +6,8 @@
 
 use std::io::Cursor;
 
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer, images::Image};
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 
 use crate::model::{ChannelOrder, InputSpec, Layout};
@@ -59,7 +60,8 @@ pub fn resize_exact(image: &RgbImage, width: u32, height: u32) -> Result<RgbImag
     if image.width() == width && image.height() == height {
         return Ok(image.clone());
     }
-    let src = Image::from_vec_u8(image.width(), image.height(), image.as_raw().clone(), PixelType::U8x3)
+    // Borrow the pixels: a phone photo is tens of MB, and this runs per request.
+    let src = ImageRef::new(image.width(), image.height(), image.as_raw(), PixelType::U8x3)
         .map_err(|e| Error::InvalidImage { reason: e.to_string() })?;
     let mut dst = Image::new(width, height, PixelType::U8x3);
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));

@@ -143,7 +143,8 @@ impl Recognizer {
     /// views, best first. No decision is taken.
     pub fn score(&self, bundle: &Bundle, image: &RgbImage, timings: &mut Timings) -> Result<Vec<Candidate>> {
         let t = Instant::now();
-        let views: Vec<RgbImage> = self.settings.crops.iter().map(|&f| centre_crop(image, f)).collect();
+        let views: Vec<std::borrow::Cow<'_, RgbImage>> =
+            self.settings.crops.iter().map(|&f| centre_crop(image, f)).collect();
         let queries: Vec<f32> = self.embedder.embed_batch(&views)?.iter().flat_map(|raw| bundle.project(raw)).collect();
         timings.embed_ms = ms(t);
 
@@ -189,14 +190,15 @@ impl Recognizer {
     }
 }
 
-/// The centred window covering `share` of each side (the whole image for >= 1).
-pub fn centre_crop(image: &RgbImage, share: f32) -> RgbImage {
+/// The centred window covering `share` of each side (the image itself, not a
+/// copy, for >= 1).
+pub fn centre_crop(image: &RgbImage, share: f32) -> std::borrow::Cow<'_, RgbImage> {
     let (w, h) = image.dimensions();
     if share >= 1.0 {
-        return image.clone();
+        return std::borrow::Cow::Borrowed(image);
     }
     let (cw, ch) = (((w as f32 * share) as u32).max(1), ((h as f32 * share) as u32).max(1));
-    image::imageops::crop_imm(image, (w - cw) / 2, (h - ch) / 2, cw, ch).to_image()
+    std::borrow::Cow::Owned(image::imageops::crop_imm(image, (w - cw) / 2, (h - ch) / 2, cw, ch).to_image())
 }
 
 fn ms(t: Instant) -> f64 {
