@@ -15,8 +15,8 @@ use image::{RgbImage, imageops};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use recognizer::bundle::Calibration;
-use recognizer::recognize::{Timings, accepts};
-use recognizer::{Bundle, DecodeLimits, Recognizer, decode_image};
+use recognizer::recognize::{Timings, rank_and_decide};
+use recognizer::{Bundle, Candidate, Decision, DecodeLimits, Recognizer, decode_image};
 
 #[derive(Debug, Clone)]
 pub struct CalibrationOptions {
@@ -80,7 +80,7 @@ pub fn calibrate(
         let j = (i + 1 + rng.random_range(0..n - 1)) % n;
         let scene = simulated_photo(&load(i)?, &load(j)?, &mut rng);
         let candidates = recognizer.score(bundle, &scene, &mut Timings::default())?;
-        photos.push(SimulatedPhoto::new(&own, &candidates));
+        photos.push(SimulatedPhoto::new(&own, candidates));
     }
 
     let sorted = |f: &dyn Fn(&SimulatedPhoto) -> Option<f32>| {
@@ -128,6 +128,8 @@ pub fn calibrate(
 
 /// What the pipeline saw for one simulated photo of a known exhibit.
 struct SimulatedPhoto {
+    own: String,
+    candidates: Vec<Candidate>,
     own_score: f32,
     own_inliers: u32,
     own_ranked_first: bool,
@@ -138,9 +140,9 @@ struct SimulatedPhoto {
 }
 
 impl SimulatedPhoto {
-    fn new(own: &str, candidates: &[recognizer::Candidate]) -> Self {
+    fn new(own: &str, candidates: Vec<Candidate>) -> Self {
         let own_c = candidates.iter().find(|c| c.exhibit == own);
-        let mut others: Vec<&recognizer::Candidate> = candidates.iter().filter(|c| c.exhibit != own).collect();
+        let mut others: Vec<&Candidate> = candidates.iter().filter(|c| c.exhibit != own).collect();
         others.sort_by(|a, b| b.score.total_cmp(&a.score));
         let own_score = own_c.map_or(-1.0, |c| c.score);
         Self {
@@ -150,27 +152,28 @@ impl SimulatedPhoto {
             best_other: others.first().map_or(-1.0, |c| c.score),
             second_other: others.get(1).map(|c| c.score),
             other_inliers: others.iter().map(|c| c.inliers).max().unwrap_or(0),
+            own: own.to_owned(),
+            candidates,
         }
     }
 
-    /// Answered with the right exhibit, as `decide` would.
+    /// The server's decision names the right exhibit.
     fn accepted_right(&self, cal: &Calibration) -> bool {
-        if self.own_inliers >= cal.min_inliers || self.other_inliers >= cal.min_inliers {
-            return self.own_inliers > self.other_inliers;
-        }
-        self.own_ranked_first && accepts(cal, self.own_score, Some(self.best_other))
+        let mut candidates = self.candidates.clone();
+        matches!(rank_and_decide(&mut candidates, cal), Decision::Matched { exhibit, .. } if exhibit == self.own)
     }
 
-    /// With the own exhibit absent, something else would be accepted.
+    /// With the own exhibit absent, the server's decision would still match something.
     fn unknown_accepted(&self, cal: &Calibration) -> bool {
-        self.other_inliers >= cal.min_inliers || accepts(cal, self.best_other, self.second_other)
+        let mut others: Vec<Candidate> = self.candidates.iter().filter(|c| c.exhibit != self.own).cloned().collect();
+        matches!(rank_and_decide(&mut others, cal), Decision::Matched { .. })
     }
 }
 
-/// Sorted-slice quantile (nearest rank).
-fn quantile(sorted: &[f32], p: f64) -> f32 {
+/// Sorted-slice quantile (nearest rank); zero for an empty slice.
+pub(crate) fn quantile<T: Copy + Default>(sorted: &[T], p: f64) -> T {
     if sorted.is_empty() {
-        return 0.0;
+        return T::default();
     }
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
@@ -203,7 +206,7 @@ mod tests {
         assert_eq!(quantile(&v, 0.0), 0.1);
         assert_eq!(quantile(&v, 0.5), 0.3);
         assert_eq!(quantile(&v, 1.0), 0.5);
-        assert_eq!(quantile(&[], 0.5), 0.0);
+        assert_eq!(quantile::<f32>(&[], 0.5), 0.0);
     }
 
     #[test]

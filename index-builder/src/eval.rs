@@ -13,6 +13,7 @@ use recognizer::{Bundle, Decision, ExhibitRecord, Recognizer};
 use serde::Serialize;
 
 use crate::build::{BuildError, BuildOptions, build_bundle};
+use crate::calibrate::quantile;
 use crate::collection::load_collection;
 
 /// How many shortlist places count for recall@k.
@@ -231,11 +232,11 @@ pub fn evaluate(
         progress(i + 1, photos.len());
     }
     latencies.sort_by(f64::total_cmp);
-    let q = |p: f64| latencies.get(((latencies.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or(0.0);
+    let q = |p: f64| quantile(&latencies, p);
     let median = |f: fn(&recognizer::recognize::Timings) -> f64| {
         let mut v: Vec<f64> = stages.iter().map(f).collect();
         v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or(0.0)
+        quantile(&v, 0.5)
     };
     let stage_p50_ms = recognizer::recognize::Timings {
         decode_ms: median(|t| t.decode_ms),

@@ -399,12 +399,7 @@ pub fn write(root: &Path, new: &Bundle, calibration: Calibration) -> Result<Bund
     write_json(&tmp.path().join(EXHIBITS), &new.exhibits)?;
     let mut names = vec![INDEX, VECTORS, EXHIBITS];
     if let Some(local) = &new.local {
-        let path = tmp.path().join(LOCAL);
-        let file = std::fs::File::create(&path).map_err(Error::io("creating local.bin"))?;
-        let mut w = std::io::BufWriter::new(file);
-        local.write_to(&mut w).map_err(Error::io("writing local.bin"))?;
-        let file = w.into_inner().map_err(|e| Error::io("flushing local.bin")(e.into_error()))?;
-        file.sync_all().map_err(Error::io("syncing local.bin"))?;
+        write_file(&tmp.path().join(LOCAL), |w| local.write_to(w).map_err(Error::io("writing local.bin")))?;
         names.push(LOCAL);
     }
     let mut files = BTreeMap::new();
@@ -436,9 +431,14 @@ pub fn write(root: &Path, new: &Bundle, calibration: Calibration) -> Result<Bund
 }
 
 fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
+    write_file(path, |w| serde_json::to_writer_pretty(w, value).map_err(|e| Error::bundle(path, e.to_string())))
+}
+
+/// Creates `path`, fills it through a buffer, and syncs it to disk.
+fn write_file(path: &Path, fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<()>) -> Result<()> {
     let file = std::fs::File::create(path).map_err(Error::io(format!("creating {}", path.display())))?;
     let mut w = std::io::BufWriter::new(file);
-    serde_json::to_writer_pretty(&mut w, value).map_err(|e| Error::bundle(path, e.to_string()))?;
+    fill(&mut w)?;
     let file = w.into_inner().map_err(|e| Error::io("flushing")(e.into_error()))?;
     file.sync_all().map_err(Error::io(format!("syncing {}", path.display())))
 }

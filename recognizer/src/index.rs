@@ -92,16 +92,7 @@ impl VectorIndex {
             )
         };
         if code != 0 {
-            // SAFETY: FAISS returns a NUL-terminated thread-local message (or null).
-            let msg = unsafe {
-                let p = faiss_sys::faiss_get_last_error();
-                if p.is_null() {
-                    "unknown error".into()
-                } else {
-                    std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
-                }
-            };
-            return Err(Error::Faiss(msg));
+            return Err(last_error());
         }
         Ok(labels
             .chunks(k)
@@ -111,6 +102,16 @@ impl VectorIndex {
             })
             .collect())
     }
+}
+
+/// The error FAISS's C API recorded for this thread's last failed call.
+pub(crate) fn last_error() -> Error {
+    // SAFETY: FAISS returns a NUL-terminated thread-local message (or null).
+    let msg = unsafe {
+        let p = faiss_sys::faiss_get_last_error();
+        if p.is_null() { "unknown error".into() } else { std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned() }
+    };
+    Error::Faiss(msg)
 }
 
 #[cfg(test)]

@@ -46,7 +46,8 @@ pub struct LocalSettings {
 
 impl Default for LocalSettings {
     fn default() -> Self {
-        Self { max_side: 640, features: 500, query_features: QUERY_FEATURES, ratio: 0.8, ransac_px: 6.0, verify: 6 }
+        // 1000 photo keypoints vs 500: smvs-dvd top-1 90.0% -> 93.8% (EVALUATION.md).
+        Self { max_side: 640, features: 500, query_features: 1000, ratio: 0.8, ransac_px: 6.0, verify: 6 }
     }
 }
 
@@ -71,8 +72,6 @@ fn to_gray(image: &RgbImage, max_side: u32) -> GrayImage {
     let (w, h) = (gray.width() * max_side / long, gray.height() * max_side / long);
     imageops::resize(&gray, w.max(1), h.max(1), imageops::FilterType::Triangle)
 }
-
-const QUERY_FEATURES: i32 = 1000;
 
 /// Detects ORB keypoints and descriptors of a catalog image.
 pub fn extract(image: &RgbImage, settings: &LocalSettings) -> Result<ImageFeatures> {
@@ -153,7 +152,7 @@ impl LocalIndex {
             faiss_sys::faiss_IndexBinary_add(index.inner_ptr(), self.points.len() as i64, self.descriptors.as_ptr())
         };
         if code != 0 {
-            return Err(Error::Faiss("adding binary descriptors failed".into()));
+            return Err(crate::index::last_error());
         }
         self.binary = Some(index);
         Ok(())
@@ -178,7 +177,7 @@ impl LocalIndex {
             )
         };
         if code != 0 {
-            return Err(Error::Faiss("binary search failed".into()));
+            return Err(crate::index::last_error());
         }
         Ok((0..nq)
             .filter_map(|q| {

@@ -246,6 +246,13 @@ pub fn accepts(cal: &Calibration, best: f32, runner_up: Option<f32>) -> bool {
     best >= cal.accept_score || runner_up.is_some_and(|r| best >= cal.unknown_p50 && best - r >= cal.accept_margin)
 }
 
+/// Orders `candidates` as `cal` says (verified exhibits first) and decides.
+/// The one decision the server makes; calibration replays it on simulated photos.
+pub fn rank_and_decide(candidates: &mut [Candidate], cal: &Calibration) -> Decision {
+    sort_verified_first(candidates, cal.min_inliers);
+    decide(candidates, cal)
+}
+
 fn decide(candidates: &[Candidate], cal: &Calibration) -> Decision {
     let Some(best) = candidates.first() else {
         return Decision::NoMatch { reason: NoMatchReason::EmptyCollection };
