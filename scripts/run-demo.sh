@@ -32,6 +32,18 @@ fi
 export APP__REDIS__URL="redis://127.0.0.1:$REDIS_PORT/"
 export APP__BUNDLES__ROOT="$MUSEUM_BUNDLES"
 
-echo "serving on http://127.0.0.1:${APP__SERVER__PORT:-8080} (Ctrl-C to stop); try:"
-echo "  curl -F file=@var/demo/photos/pd-006-visitor.jpg -F lang=en http://127.0.0.1:${APP__SERVER__PORT:-8080}/api/v1/recognize"
-exec ./target/release/museum-server
+# Development mode: the local fake WeChat API stands in for api.weixin.qq.com.
+WECHAT_PORT=${WECHAT_PORT:-8090}
+./target/release/fake-wechat --listen "127.0.0.1:$WECHAT_PORT" &
+FAKE_PID=$!
+trap 'kill $FAKE_PID 2>/dev/null || true' EXIT
+export APP__WECHAT__BASE_URL="http://127.0.0.1:$WECHAT_PORT"
+
+PORT=${APP__SERVER__PORT:-8080}
+cat <<EOT
+serving on http://127.0.0.1:$PORT (Ctrl-C to stop); try:
+  curl -F file=@var/demo/photos/pd-006-visitor.jpg -F lang=en http://127.0.0.1:$PORT/api/v1/recognize
+  CODE=\$(curl -s -X POST http://127.0.0.1:$WECHAT_PORT/fake/login | sed 's/.*"code":"\([^"]*\)".*/\1/')   # what wx.login() gives
+  curl -s -H 'content-type: application/json' -d "{\"code\":\"\$CODE\"}" http://127.0.0.1:$PORT/api/v1/session
+EOT
+./target/release/museum-server

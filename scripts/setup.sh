@@ -17,7 +17,7 @@ PREFIX=${FAISS_PREFIX:-/usr/local}
 ASSETS=${MUSEUM_ASSETS:-$ROOT/.assets}
 
 # ---- pinned inputs -------------------------------------------------------------
-APT_PACKAGES=(cmake g++ make libopenblas-dev redis-server pkg-config unzip ca-certificates python3-venv python3-pip
+APT_PACKAGES=(cmake g++ make libopenblas-dev redis-server wrk curl pkg-config unzip ca-certificates python3-venv python3-pip
   libopencv-dev clang libclang-dev)
 FAISS_SYS_VERSION=0.7.0
 ORT_VERSION=1.31.1

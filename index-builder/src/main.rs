@@ -44,6 +44,22 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write a set of code-drawn objects in the eval layout (<id>/ref.jpg), as distractors for scaling runs.
+    Synthetic {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        count: usize,
+    },
+    /// Write one phone-sized synthetic visitor photo per demo exhibit (<id>.jpg), for load benchmarks.
+    Photos {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 2016)]
+        width: u32,
+        #[arg(long, default_value_t = 1512)]
+        height: u32,
+    },
     /// Validate a collection, embed it, write a new bundle version and publish it.
     Build {
         /// Records: a JSON array or a CSV file.
@@ -113,6 +129,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo { out } => {
             let path = museum_fixtures::write_collection(&out).with_context(|| format!("writing {}", out.display()))?;
             println!("{}", path.display());
+        }
+        Command::Synthetic { out, count } => {
+            museum_fixtures::write_synthetic_set(&out, count).with_context(|| format!("writing {}", out.display()))?;
+            println!("{count} objects in {}", out.display());
+        }
+        Command::Photos { out, width, height } => {
+            let n = museum_fixtures::write_visitor_photos(&out, (width, height))
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!("{n} photos of {width}x{height} in {}", out.display());
         }
         Command::Build { records, images, bundles, museum, max_error_ratio, no_publish, json, model } => {
             let collection = load_collection(&records, &images, &museum)?;

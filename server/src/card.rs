@@ -47,7 +47,7 @@ pub fn parse_lang(lang: Option<&str>) -> Option<&'static str> {
     }
 }
 
-fn pick(text: &LangText, lang: &str) -> Option<String> {
+pub fn pick(text: &LangText, lang: &str) -> Option<String> {
     [lang, "zh", "en"]
         .iter()
         .find_map(|l| text.get(*l))
@@ -56,7 +56,44 @@ fn pick(text: &LangText, lang: &str) -> Option<String> {
         .cloned()
 }
 
-pub fn card(record: &ExhibitRecord, lang: &str) -> ExhibitCard {
+/// An image name as a URL under `media_base` (`{base}/{museum}/{name}`); names
+/// that are already URLs, or an empty base, are left as they are.
+pub fn media_url(media_base: &str, museum: &str, name: &str) -> String {
+    if media_base.is_empty() || name.starts_with("http://") || name.starts_with("https://") {
+        return name.to_owned();
+    }
+    format!("{}/{museum}/{name}", media_base.trim_end_matches('/'))
+}
+
+/// A short entry for lists (search results, history, related exhibits).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ExhibitSummary {
+    pub id: String,
+    pub museum: String,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maker: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gallery: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
+pub fn summary(record: &ExhibitRecord, lang: &str, media_base: &str) -> ExhibitSummary {
+    ExhibitSummary {
+        id: record.id.clone(),
+        museum: record.museum.clone(),
+        title: pick(&record.title, lang).unwrap_or_else(|| record.accession_number.clone()),
+        period: pick(&record.period, lang),
+        maker: pick(&record.maker, lang),
+        gallery: pick(&record.gallery, lang),
+        image: record.images.first().map(|n| media_url(media_base, &record.museum, n)),
+    }
+}
+
+pub fn card(record: &ExhibitRecord, lang: &str, media_base: &str) -> ExhibitCard {
     ExhibitCard {
         id: record.id.clone(),
         museum: record.museum.clone(),
@@ -71,7 +108,7 @@ pub fn card(record: &ExhibitRecord, lang: &str) -> ExhibitCard {
         gallery: pick(&record.gallery, lang),
         introduction: pick(&record.description, lang),
         audio_url: record.audio_url.clone(),
-        images: record.images.clone(),
+        images: record.images.iter().map(|n| media_url(media_base, &record.museum, n)).collect(),
         related: record.related.clone(),
         rights: record.rights.clone(),
     }
@@ -108,11 +145,13 @@ mod tests {
 
     #[test]
     fn language_falls_back_to_what_the_record_has() {
-        let en = card(&record(), "en");
+        let en = card(&record(), "en", "");
         assert_eq!(en.title, "Vase");
         assert_eq!(en.introduction.as_deref(), Some("介绍"));
-        assert_eq!(card(&record(), "zh").title, "瓶");
+        assert_eq!(card(&record(), "zh", "https://cdn.example/media/").title, "瓶");
         assert_eq!(en.period, None);
+        assert_eq!(en.images, ["x.jpg"]);
+        assert_eq!(card(&record(), "zh", "https://cdn.example/media/").images, ["https://cdn.example/media/m/x.jpg"]);
     }
 
     #[test]

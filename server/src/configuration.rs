@@ -13,6 +13,32 @@ pub struct Settings {
     pub recognizer: RecognizerSettings,
     pub bundles: BundleSettings,
     pub redis: RedisSettings,
+    pub wechat: WechatConfig,
+    pub sessions: SessionSettings,
+    pub limits: LimitSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WechatConfig {
+    #[serde(flatten)]
+    pub api: crate::wechat::WechatSettings,
+    pub token_refresh_margin_s: u64,
+    pub token_check_every_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionSettings {
+    pub ttl_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimitSettings {
+    pub anonymous_recognize_per_minute: u32,
+    pub visitor_recognize_per_minute: u32,
+    pub login_per_minute: u32,
+    pub trust_forwarded_for: bool,
+    pub recognize_timeout_ms: u64,
+    pub upload_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -26,6 +52,11 @@ pub struct ServerSettings {
     pub max_pixels: u64,
     /// HTTP worker threads (async; CPU work runs elsewhere).
     pub workers: usize,
+    /// Prefix turning image names into URLs ("" keeps names).
+    #[serde(default)]
+    pub media_base_url: String,
+    /// Seconds in-flight requests get to finish on shutdown.
+    pub shutdown_timeout_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -100,5 +131,22 @@ mod tests {
         assert_eq!(s.server.port, 9123);
         assert_eq!(s.redis.cache_ttl_s, Settings::load(None).unwrap().redis.cache_ttl_s);
         assert!(Settings::load(Some(&dir.join("missing.toml"))).is_err());
+    }
+
+    #[test]
+    fn environment_overrides_nested_and_flattened_keys_and_secrets_do_not_print() {
+        // SAFETY: only this test sets these variables.
+        unsafe {
+            std::env::set_var("APP__WECHAT__RETRIES", "5");
+            std::env::set_var("APP__WECHAT__SECRET", "s3cr3t-value");
+        }
+        let s = Settings::load(None).unwrap();
+        unsafe {
+            std::env::remove_var("APP__WECHAT__RETRIES");
+            std::env::remove_var("APP__WECHAT__SECRET");
+        }
+        assert_eq!(s.wechat.api.retries, 5);
+        assert_eq!(s.wechat.api.secret.expose(), "s3cr3t-value");
+        assert!(!format!("{s:?}").contains("s3cr3t-value"));
     }
 }

@@ -37,6 +37,32 @@ pub enum ApiError {
     NotReady,
     #[error("too many photos are being recognised; retry in a moment")]
     Busy,
+    #[error("too many requests; retry in {retry_after_s} s")]
+    RateLimited { retry_after_s: u64 },
+    #[error("log in first: send `Authorization: Bearer <token>` from POST /api/v1/session")]
+    LoginRequired,
+    #[error("the session token is unknown or expired; log in again")]
+    SessionInvalid,
+    #[error("the login code is invalid or expired; call wx.login() again")]
+    LoginCodeInvalid,
+    #[error("the login code was already used; call wx.login() again")]
+    LoginCodeUsed,
+    #[error("WeChat refused this login (high-risk user)")]
+    LoginRefused,
+    #[error("WeChat is rate-limiting logins; retry in a minute")]
+    WechatRateLimited,
+    #[error("WeChat could not be reached or is busy; retry in a moment")]
+    WechatUnavailable(String),
+    #[error("WeChat answered an error: {0}")]
+    WechatError(String),
+    #[error("the session store is unavailable; retry in a moment")]
+    StoreUnavailable,
+    #[error("the upload took too long")]
+    UploadTimeout,
+    #[error("recognition took too long; retry in a moment")]
+    Timeout,
+    #[error("no museum with id `{0}`")]
+    MuseumNotFound(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -55,11 +81,41 @@ impl ApiError {
             ImageTooLarge { .. } => ("image_too_large", 40016, StatusCode::PAYLOAD_TOO_LARGE),
             ImageTooSmall { .. } => ("image_too_small", 40017, StatusCode::UNPROCESSABLE_ENTITY),
             InvalidParameter { .. } => ("invalid_parameter", 40018, StatusCode::BAD_REQUEST),
+            LoginCodeInvalid => ("login_code_invalid", 40019, StatusCode::BAD_REQUEST),
+            LoginCodeUsed => ("login_code_used", 40020, StatusCode::BAD_REQUEST),
+            LoginRequired => ("login_required", 40100, StatusCode::UNAUTHORIZED),
+            SessionInvalid => ("session_invalid", 40101, StatusCode::UNAUTHORIZED),
+            LoginRefused => ("login_refused", 40300, StatusCode::FORBIDDEN),
             ExhibitNotFound(_) => ("exhibit_not_found", 40400, StatusCode::NOT_FOUND),
+            MuseumNotFound(_) => ("museum_not_found", 40402, StatusCode::NOT_FOUND),
+            UploadTimeout => ("upload_timeout", 40800, StatusCode::REQUEST_TIMEOUT),
+            RateLimited { .. } => ("rate_limited", 42900, StatusCode::TOO_MANY_REQUESTS),
+            WechatRateLimited => ("wechat_rate_limited", 42901, StatusCode::TOO_MANY_REQUESTS),
+            WechatUnavailable(_) => ("wechat_unavailable", 50200, StatusCode::BAD_GATEWAY),
+            WechatError(_) => ("wechat_error", 50201, StatusCode::BAD_GATEWAY),
+            StoreUnavailable => ("store_unavailable", 50302, StatusCode::SERVICE_UNAVAILABLE),
+            Timeout => ("timeout", 50400, StatusCode::GATEWAY_TIMEOUT),
             RouteNotFound => ("route_not_found", 40401, StatusCode::NOT_FOUND),
             NotReady => ("not_ready", 50300, StatusCode::SERVICE_UNAVAILABLE),
             Busy => ("busy", 50301, StatusCode::SERVICE_UNAVAILABLE),
             Internal(_) => ("internal", 50000, StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+impl From<crate::wechat::WechatError> for ApiError {
+    fn from(e: crate::wechat::WechatError) -> Self {
+        use crate::wechat::WechatError as W;
+        match e {
+            W::InvalidCode => ApiError::LoginCodeInvalid,
+            W::CodeUsed => ApiError::LoginCodeUsed,
+            W::HighRisk => ApiError::LoginRefused,
+            W::RateLimited => ApiError::WechatRateLimited,
+            e @ (W::Busy { .. } | W::Unreachable(_)) => ApiError::WechatUnavailable(e.to_string()),
+            e @ W::Rejected { .. } => {
+                tracing::error!(error = %e, "wechat rejected a call (check appid/secret)");
+                ApiError::WechatError(e.to_string())
+            }
         }
     }
 }
@@ -115,8 +171,17 @@ impl ResponseError for ApiError {
             tracing::error!(error = ?cause, "internal error");
         }
         let mut response = HttpResponse::build(status);
-        if matches!(self, ApiError::Busy | ApiError::NotReady) {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        match self {
+            ApiError::Busy | ApiError::NotReady | ApiError::StoreUnavailable | ApiError::WechatUnavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            ApiError::RateLimited { retry_after_s } => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_s)));
+            }
+            ApiError::WechatRateLimited => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("60")));
+            }
+            _ => {}
         }
         // The request id is filled in by `routes::attach_request_id`.
         response.json(Envelope::<()> {
@@ -149,6 +214,19 @@ mod tests {
             ApiError::RouteNotFound,
             ApiError::NotReady,
             ApiError::Busy,
+            ApiError::RateLimited { retry_after_s: 1 },
+            ApiError::LoginRequired,
+            ApiError::SessionInvalid,
+            ApiError::LoginCodeInvalid,
+            ApiError::LoginCodeUsed,
+            ApiError::LoginRefused,
+            ApiError::WechatRateLimited,
+            ApiError::WechatUnavailable(String::new()),
+            ApiError::WechatError(String::new()),
+            ApiError::StoreUnavailable,
+            ApiError::UploadTimeout,
+            ApiError::Timeout,
+            ApiError::MuseumNotFound(String::new()),
             ApiError::Internal(anyhow::anyhow!("x")),
         ];
         let mut codes = std::collections::HashSet::new();

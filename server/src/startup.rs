@@ -11,10 +11,9 @@ use anyhow::Context;
 use recognizer::{DecodeLimits, Embedder, EmbedderSettings, ModelManifest, Recognizer, RecognizerSettings, bundle};
 use tracing_actix_web::TracingLogger;
 
-use crate::cache::Cache;
 use crate::configuration::Settings;
-use crate::routes;
 use crate::state::AppState;
+use crate::{metrics, routes};
 
 /// How often the published version is checked (a cheap read of `CURRENT`).
 const RELOAD_POLL: Duration = Duration::from_secs(2);
@@ -55,19 +54,7 @@ impl Application {
                 ..RecognizerSettings::default()
             },
         );
-        let cache = Cache::new(
-            &settings.redis.url,
-            settings.redis.cache_ttl_s,
-            Duration::from_millis(settings.redis.timeout_ms),
-        )?;
-        let state = web::Data::new(AppState::new(
-            recognizer,
-            model,
-            settings.bundles.root.clone(),
-            settings.recognizer.sessions + settings.recognizer.queue,
-            cache,
-            settings.server.max_upload_bytes,
-        ));
+        let state = web::Data::new(AppState::new(recognizer, model, settings.clone())?);
         match state.reload() {
             Ok(version) => tracing::info!(%version, "bundle loaded"),
             Err(e) => tracing::warn!(error = %e, "no bundle loaded; not ready until one is published"),
@@ -77,22 +64,35 @@ impl Application {
             .with_context(|| format!("binding {}:{}", settings.server.host, settings.server.port))?;
         let port = listener.local_addr()?.port();
         let app_state = state.clone();
+        let metrics = web::Data::new(state.metrics.clone());
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(metrics::track))
                 .wrap(from_fn(routes::attach_request_id))
                 .wrap(TracingLogger::default())
                 .app_data(app_state.clone())
+                .app_data(metrics.clone())
                 .configure(routes::configure)
         })
         .workers(settings.server.workers.max(1))
+        .shutdown_timeout(settings.server.shutdown_timeout_s)
         .listen(listener)?
         .run();
         tokio::spawn(watch_published(state.clone()));
+        if settings.wechat.token_check_every_s > 0 {
+            let every = Duration::from_secs(settings.wechat.token_check_every_s);
+            tokio::spawn(state.tokens.clone().keep_fresh(every));
+        }
         Ok(Self { port, server, state })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Stops the server: `graceful` lets in-flight requests finish first.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     pub fn state(&self) -> web::Data<AppState> {

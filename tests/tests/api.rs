@@ -176,3 +176,353 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
 }
+
+/// GET/POST/DELETE with an optional bearer token and JSON body; (status, body).
+async fn call(
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    json: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut r = reqwest::Client::new().request(method, url);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    if let Some(j) = json {
+        r = r.json(&j);
+    }
+    let res = r.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
+#[tokio::test]
+async fn wechat_login_maps_every_documented_answer() {
+    let demo = demo();
+    let redis = RedisServer::start();
+    let wechat = FakeWechat::start(Default::default());
+    let base = spawn_app(settings_with_wechat(&demo.bundles, &redis.url(), &wechat)).await;
+
+    let code = wechat.code("alice").await;
+    let (status, body) = login(&base, &code).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["data"]["token"].as_str().unwrap();
+    assert!(token.len() >= 32);
+    assert!(body["data"]["expires_in"].as_u64().unwrap() > 0);
+    assert!(!body.to_string().contains("session_key"), "session_key must stay on the server: {body}");
+    // The same WeChat user gets the same openid from a new code, but a new token.
+    let (_, again) = login(&base, &wechat.code("alice").await).await;
+    assert_eq!(again["data"]["openid"], body["data"]["openid"]);
+    assert_ne!(again["data"]["token"], body["data"]["token"]);
+
+    let (status, body) = login(&base, &code).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("login_code_used")), "{body}");
+    let (status, body) = login(&base, "never-issued").await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("login_code_invalid")));
+    let (status, body) =
+        call(reqwest::Method::POST, format!("{base}/api/v1/session"), None, Some(serde_json::json!({}))).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_parameter")), "{body}");
+
+    // -1 (busy) is retried, boundedly: twice then success; three times is too many.
+    wechat.fail("jscode2session", -1, 2).await;
+    let (status, body) = login(&base, &wechat.code("bob").await).await;
+    assert_eq!(status, 200, "{body}");
+    wechat.fail("jscode2session", -1, 3).await;
+    let (status, body) = login(&base, &wechat.code("bob").await).await;
+    assert_eq!((status, body["error"].as_str()), (502, Some("wechat_unavailable")), "{body}");
+    wechat.fail("jscode2session", 45011, 1).await;
+    let (status, body) = login(&base, &wechat.code("bob").await).await;
+    assert_eq!((status, body["error"].as_str()), (429, Some("wechat_rate_limited")));
+    wechat.fail("jscode2session", 40226, 1).await;
+    let (status, body) = login(&base, &wechat.code("bob").await).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("login_refused")));
+
+    // Logging out ends the session.
+    let (status, _) = call(reqwest::Method::DELETE, format!("{base}/api/v1/session"), Some(token), None).await;
+    assert_eq!(status, 200);
+    let (status, body) = call(reqwest::Method::GET, format!("{base}/api/v1/me/history"), Some(token), None).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("session_invalid")));
+}
+
+#[tokio::test]
+async fn a_wrong_app_secret_is_an_upstream_error_not_the_visitors() {
+    let demo = demo();
+    let redis = RedisServer::start();
+    let wechat = FakeWechat::start(Default::default());
+    let mut s = settings_with_wechat(&demo.bundles, &redis.url(), &wechat);
+    s.wechat.api.secret = museum_server::wechat::Secret::new("wrong");
+    let base = spawn_app(s).await;
+    let (status, body) = login(&base, &wechat.code("alice").await).await;
+    assert_eq!((status, body["error"].as_str()), (502, Some("wechat_error")), "{body}");
+    assert!(!body.to_string().contains("wrong"), "secrets never reach a client: {body}");
+}
+
+#[tokio::test]
+async fn logged_in_visitors_get_history_and_favorites() {
+    let demo = demo();
+    let redis = RedisServer::start();
+    let wechat = FakeWechat::start(Default::default());
+    let base = spawn_app(settings_with_wechat(&demo.bundles, &redis.url(), &wechat)).await;
+    let (_, body) = login(&base, &wechat.code("carol").await).await;
+    let token = body["data"]["token"].as_str().unwrap().to_owned();
+    let t = Some(token.as_str());
+
+    let (status, body) = call(reqwest::Method::GET, format!("{base}/api/v1/me/favorites"), None, None).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("login_required")));
+
+    // Recognition fills the history (newest first); anonymous recognition does not.
+    let (status, body) = upload_as(&base, t, photo_of("pd-006", 0), &[]).await;
+    assert_eq!((status, body["data"]["exhibit"]["id"].as_str()), (200, Some("pd-006")), "{body}");
+    let (status, body) = upload_as(&base, t, photo_of("pd-013", 2), &[]).await;
+    assert_eq!((status, body["data"]["exhibit"]["id"].as_str()), (200, Some("pd-013")), "{body}");
+    let (_, body) = call(reqwest::Method::GET, format!("{base}/api/v1/me/history?lang=en"), t, None).await;
+    let ids: Vec<&str> =
+        body["data"]["items"].as_array().unwrap().iter().map(|i| i["exhibit_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["pd-013", "pd-006"], "{body}");
+    assert!(body["data"]["items"][0]["exhibit"]["title"].as_str().is_some_and(|s| !s.is_empty()));
+
+    let url = format!("{base}/api/v1/me/favorites");
+    for id in ["pd-001", "pd-002", "pd-001"] {
+        let (status, _) =
+            call(reqwest::Method::POST, url.clone(), t, Some(serde_json::json!({ "exhibit_id": id }))).await;
+        assert_eq!(status, 200);
+    }
+    let (status, body) =
+        call(reqwest::Method::POST, url.clone(), t, Some(serde_json::json!({ "exhibit_id": "nope" }))).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("exhibit_not_found")));
+    let (_, body) = call(reqwest::Method::GET, url.clone(), t, None).await;
+    assert_eq!(body["data"]["total"], 2, "a favorite added twice is listed once: {body}");
+    assert_eq!(body["data"]["items"][0]["exhibit_id"], "pd-001", "{body}");
+    let (_, body) = call(reqwest::Method::DELETE, format!("{url}/pd-001"), t, None).await;
+    assert_eq!(body["data"]["removed"], true);
+    let (_, body) = call(reqwest::Method::DELETE, format!("{url}/pd-001"), t, None).await;
+    assert_eq!(body["data"]["removed"], false);
+    let (_, body) = call(reqwest::Method::GET, url.clone(), t, None).await;
+    assert_eq!(body["data"]["total"], 1);
+
+    // Another visitor sees none of it.
+    let (_, other) = login(&base, &wechat.code("dave").await).await;
+    let (_, body) = call(reqwest::Method::GET, url, other["data"]["token"].as_str(), None).await;
+    assert_eq!(body["data"]["total"], 0);
+}
+
+#[tokio::test]
+async fn museums_list_search_and_paginate_exhibits() {
+    let demo = demo();
+    let redis = RedisServer::start();
+    let base = spawn_app(settings(&demo.bundles, &redis.url())).await;
+    let get = |path: &str| call(reqwest::Method::GET, format!("{base}{path}"), None, None);
+
+    let (_, body) = get("/api/v1/museums").await;
+    let museums = body["data"]["museums"].as_array().unwrap();
+    assert_eq!(museums.len(), 1);
+    assert_eq!(museums[0]["id"], "palace-demo");
+    let total = museums[0]["exhibits"].as_u64().unwrap();
+    assert_eq!(total as usize, museum_fixtures::records().len());
+
+    // Pages cover every exhibit exactly once.
+    let mut seen = std::collections::HashSet::new();
+    for page in 1..=5 {
+        let (status, body) = get(&format!("/api/v1/museums/palace-demo/exhibits?page={page}&page_size=7")).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["data"]["total"], total);
+        for item in body["data"]["items"].as_array().unwrap() {
+            assert!(seen.insert(item["id"].as_str().unwrap().to_owned()));
+        }
+    }
+    assert_eq!(seen.len() as u64, total);
+
+    // Search in both languages, over title, maker and dynasty.
+    let (_, body) = get("/api/v1/museums/palace-demo/exhibits?q=Qing&lang=en").await;
+    let qing = body["data"]["total"].as_u64().unwrap();
+    assert!(qing > 0 && qing < total, "{body}");
+    for item in body["data"]["items"].as_array().unwrap() {
+        let record = museum_fixtures::records().into_iter().find(|r| r.id == item["id"]).unwrap();
+        let text = serde_json::to_string(&(&record.title, &record.maker, &record.period)).unwrap().to_lowercase();
+        assert!(text.contains("qing"), "{item}");
+    }
+    let (_, body) = get("/api/v1/museums/palace-demo/exhibits?q=%E6%B8%85").await; // 清
+    assert_eq!(body["data"]["total"].as_u64().unwrap(), qing, "zh and en name the same dynasty");
+    let (_, body) = get("/api/v1/museums/palace-demo/exhibits?q=zzzz-nothing").await;
+    assert_eq!(body["data"]["total"], 0);
+
+    let (status, body) = get("/api/v1/museums/palace-demo/exhibits?page_size=0").await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_parameter")));
+    let (status, body) = get("/api/v1/museums/palace-demo/exhibits?page=x").await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_parameter")));
+    let (status, body) = get("/api/v1/museums/nowhere/exhibits").await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("museum_not_found")));
+
+    let (_, body) = get("/api/v1/exhibits/pd-006?lang=en").await;
+    let related = body["data"]["related_exhibits"].as_array().unwrap();
+    assert!(!related.is_empty() && related.len() <= 4, "{body}");
+    assert!(related.iter().all(|r| r["id"] != "pd-006"));
+}
+
+#[tokio::test]
+async fn anonymous_recognition_is_rate_limited_per_ip() {
+    let demo = demo();
+    let redis = RedisServer::start();
+    let mut s = settings(&demo.bundles, &redis.url());
+    s.limits.anonymous_recognize_per_minute = 2;
+    let base = spawn_app(s).await;
+    let mut limited = 0;
+    for _ in 0..6 {
+        let client = reqwest::Client::new();
+        let res = client.post(format!("{base}/api/v1/recognize")).body("x").send().await.unwrap();
+        if res.status().as_u16() == 429 {
+            limited += 1;
+            let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((1..=60).contains(&retry));
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(body["error"], "rate_limited");
+        }
+    }
+    // Two per minute: at least 3 of 6 refused even if a minute boundary passed.
+    assert!(limited >= 3, "{limited}");
+}
+
+#[tokio::test]
+async fn access_token_is_refreshed_by_one_process_at_a_time() {
+    use museum_server::redis_store::RedisStore;
+    use museum_server::wechat::token::AccessTokens;
+    use museum_server::wechat::{Secret, WechatClient, WechatSettings};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let redis = RedisServer::start();
+    let options =
+        museum_server::wechat::fake::FakeOptions { token_expires_in: 3, renew_within: 1, ..Default::default() };
+    let wechat = FakeWechat::start(options.clone());
+    // Four "processes": each its own Redis connection and WeChat client.
+    let keepers: Vec<AccessTokens> = (0..4)
+        .map(|_| {
+            let store = Arc::new(RedisStore::new(&redis.url(), Duration::from_secs(1)).unwrap());
+            let client = WechatClient::new(WechatSettings {
+                base_url: wechat.base.clone(),
+                appid: options.appid.clone(),
+                secret: Secret::new(options.secret.clone()),
+                retries: 0,
+                timeout_ms: 2000,
+            })
+            .unwrap();
+            AccessTokens::new(store, Arc::new(client), Duration::from_secs(1))
+        })
+        .collect();
+    let tokens = futures_join(keepers.iter().map(|k| k.get())).await;
+    let first = tokens[0].as_ref().unwrap().clone();
+    assert!(tokens.iter().all(|t| t.as_ref().unwrap() == &first));
+    assert_eq!(wechat.calls("stable_token").await, 1, "one refresher for four processes");
+
+    // Within the refresh margin (3 s token, 1 s margin) one of them refreshes, once.
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let tokens = futures_join(keepers.iter().map(|k| k.get())).await;
+    assert!(tokens.iter().all(|t| t.is_ok()));
+    assert_eq!(wechat.calls("stable_token").await, 2);
+}
+
+/// Polled concurrently: the lock, not the order, must make them agree.
+async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    futures_util::future::join_all(futures).await
+}
+
+#[tokio::test]
+async fn every_route_in_the_openapi_document_answers_as_documented() {
+    let demo = demo();
+    let redis = RedisServer::start();
+    let wechat = FakeWechat::start(Default::default());
+    let base = spawn_app(settings_with_wechat(&demo.bundles, &redis.url(), &wechat)).await;
+    let (status, doc) = call(reqwest::Method::GET, format!("{base}/api/v1/openapi.json"), None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.0.3");
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 10);
+    let mut exercised = 0;
+    for (template, operations) in paths {
+        for (method, op) in operations.as_object().unwrap() {
+            // A fresh login per route: DELETE /api/v1/session must not end the others' session.
+            let (_, session) = login(&base, &wechat.code("openapi").await).await;
+            let token = session["data"]["token"].as_str().unwrap().to_owned();
+            let url = format!(
+                "{base}{}",
+                template
+                    .replace("{id}", if template.contains("museums") { "palace-demo" } else { "pd-006" })
+                    .replace("{list}", "favorites")
+                    .replace("{exhibit}", "pd-006")
+            );
+            let method: reqwest::Method = method.to_uppercase().parse().unwrap();
+            let (status, body) = if template == "/api/v1/recognize" {
+                upload_as(&base, Some(&token), photo_of("pd-006", 0), &[]).await
+            } else {
+                let body = match template.as_str() {
+                    "/api/v1/session" => Some(serde_json::json!({ "code": wechat.code("openapi").await })),
+                    _ => Some(serde_json::json!({ "exhibit_id": "pd-006" })),
+                };
+                let body = if method == reqwest::Method::POST { body } else { None };
+                call(method.clone(), url, Some(&token), body).await
+            };
+            assert_eq!(status, 200, "{method} {template}: {body}");
+            // Documented success shape: the envelope with errcode 0 (JSON routes).
+            let documented = op["responses"]["200"]["content"].as_object().unwrap();
+            if documented.contains_key("application/json") && template != "/api/v1/openapi.json" {
+                assert_eq!(body["errcode"], 0, "{method} {template}: {body}");
+                let required =
+                    &op["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["data"]["required"];
+                for field in required.as_array().into_iter().flatten() {
+                    assert!(body["data"].get(field.as_str().unwrap()).is_some(), "{method} {template} lacks {field}");
+                }
+            }
+            exercised += 1;
+        }
+    }
+    assert!(exercised >= 13, "{exercised}");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    let demo = demo();
+    let redis = RedisServer::start();
+    let base = spawn_app(settings(&demo.bundles, &redis.url())).await;
+    for id in ["pd-001", "pd-002"] {
+        reqwest::get(format!("{base}/api/v1/exhibits/{id}")).await.unwrap();
+    }
+    let (status, _) = upload(&base, photo_of("pd-006", 0), &[]).await;
+    assert_eq!(status, 200);
+    let (status, _) = upload(&base, photo_of("pd-006", 0), &[]).await;
+    assert_eq!(status, 200);
+    let text = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+    let line = |prefix: &str| text.lines().find(|l| l.starts_with(prefix)).map(str::to_owned);
+    assert_eq!(
+        line(r#"museum_http_requests_total{method="GET",route="/api/v1/exhibits/{id}",status="200"}"#).as_deref(),
+        Some(r#"museum_http_requests_total{method="GET",route="/api/v1/exhibits/{id}",status="200"} 2"#),
+        "{text}"
+    );
+    assert!(!text.contains("pd-001"), "raw paths must not become labels");
+    assert!(line(r#"museum_cache_lookups_total{result="hit"} 1"#).is_some(), "{text}");
+    assert!(line(r#"museum_recognition_stage_seconds_count{stage="embed"} 1"#).is_some(), "{text}");
+    assert!(line("museum_recognition_queue_depth 0").is_some(), "{text}");
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_recognition_in_flight_finish() {
+    let demo = demo();
+    let redis = RedisServer::start();
+    let app = museum_server::startup::Application::build(settings(&demo.bundles, &redis.url())).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    let state = app.state();
+    let server = tokio::spawn(app.run_until_stopped());
+    let request = tokio::spawn(async move { upload(&base, photo_of("pd-013", 2), &[]).await });
+    // Stop once the recognition is running.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while state.queue_depth() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the recognition never started");
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    handle.stop(true).await;
+    let (status, body) = request.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["exhibit"]["id"], "pd-013");
+    server.await.unwrap().unwrap();
+}

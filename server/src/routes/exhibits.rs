@@ -1,15 +1,42 @@
-//! Exhibit records as cards.
+//! `GET /api/v1/exhibits/{id}`: an exhibit's card with related exhibits.
 
 use actix_web::{HttpResponse, get, web};
-use serde::Deserialize;
+use recognizer::{Bundle, ExhibitRecord};
+use serde::Serialize;
 
-use crate::card::{card, parse_lang};
+use super::museums::{LangQuery, lang_param};
+use crate::card::{ExhibitCard, ExhibitSummary, card, summary};
 use crate::error::{ApiError, ok};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
-pub struct LangQuery {
-    lang: Option<String>,
+const RELATED: usize = 4;
+
+#[derive(Debug, Serialize)]
+struct ExhibitDetail {
+    #[serde(flatten)]
+    card: ExhibitCard,
+    related_exhibits: Vec<ExhibitSummary>,
+}
+
+/// The record's own `related` list first, then exhibits of the same museum
+/// sharing its gallery, period or object type.
+pub fn related<'a>(bundle: &'a Bundle, record: &ExhibitRecord) -> Vec<&'a ExhibitRecord> {
+    let mut out: Vec<&ExhibitRecord> = record.related.iter().filter_map(|id| bundle.exhibit(id)).collect();
+    let shares = |e: &ExhibitRecord| {
+        (!record.gallery.is_empty() && e.gallery == record.gallery)
+            || (!record.period.is_empty() && e.period == record.period)
+            || (record.object_type.is_some() && e.object_type == record.object_type)
+    };
+    for e in bundle.exhibits() {
+        if out.len() >= RELATED {
+            break;
+        }
+        if e.id != record.id && e.museum == record.museum && shares(e) && !out.iter().any(|o| o.id == e.id) {
+            out.push(e);
+        }
+    }
+    out.truncate(RELATED);
+    out
 }
 
 #[get("/api/v1/exhibits/{id}")]
@@ -18,9 +45,10 @@ pub async fn get_exhibit(
     id: web::Path<String>,
     query: web::Query<LangQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let lang = parse_lang(query.lang.as_deref())
-        .ok_or_else(|| ApiError::InvalidParameter { name: "lang", reason: "use zh or en".into() })?;
+    let lang = lang_param(query.lang.as_deref())?;
     let bundle = state.bundle().ok_or(ApiError::NotReady)?;
     let record = bundle.exhibit(&id).ok_or_else(|| ApiError::ExhibitNotFound(id.into_inner()))?;
-    Ok(ok(card(record, lang)))
+    let media = &state.settings.server.media_base_url;
+    let related_exhibits = related(&bundle, record).into_iter().map(|e| summary(e, lang, media)).collect();
+    Ok(ok(ExhibitDetail { card: card(record, lang, media), related_exhibits }))
 }

@@ -16,7 +16,7 @@ pub async fn health() -> HttpResponse {
 #[get("/ready")]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let bundle = state.bundle().ok_or(ApiError::NotReady)?;
-    let cache = state.cache.ping().await;
+    let cache = state.store.ping().await;
     Ok(ok(json!({
         "ready": true,
         "bundle_version": bundle.version(),

@@ -7,10 +7,15 @@ use futures_util::StreamExt;
 use recognizer::{Bundle, Decision, Recognition};
 use serde::Serialize;
 
+use std::time::Duration;
+
+use super::auth::{client_ip, optional_visitor};
 use crate::cache::Cache;
 use crate::card::{ExhibitCard, card, no_match_tips, parse_lang};
 use crate::error::{ApiError, ok};
+use crate::sessions::Session;
 use crate::state::AppState;
+use crate::visitors::List;
 
 /// What the upload carried.
 #[derive(Debug, Default)]
@@ -107,7 +112,21 @@ pub async fn recognize(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let upload = read_upload(&req, payload, state.max_upload_bytes).await?;
+    // Who is asking decides the rate limit: a visitor by session, else the IP.
+    let visitor = optional_visitor(&state, &req).await?;
+    let limits = &state.settings.limits;
+    match &visitor {
+        Some(v) => state.limiter.check("recognize-visitor", &v.openid, limits.visitor_recognize_per_minute).await?,
+        None => {
+            let ip = client_ip(&state, &req);
+            state.limiter.check("recognize-ip", &ip, limits.anonymous_recognize_per_minute).await?
+        }
+    }
+    let upload_timeout = Duration::from_millis(limits.upload_timeout_ms);
+    let upload =
+        tokio::time::timeout(upload_timeout, read_upload(&req, payload, state.settings.server.max_upload_bytes))
+            .await
+            .map_err(|_| ApiError::UploadTimeout)??;
     let file = upload.file.ok_or(ApiError::MissingFile)?;
     if file.is_empty() {
         return Err(ApiError::EmptyFile);
@@ -123,28 +142,51 @@ pub async fn recognize(
     }
 
     let key = Cache::key(bundle.version(), museum.as_deref(), &recognizer::sha256_bytes(&file));
+    let media = state.settings.server.media_base_url.clone();
     if let Some(hit) = state.cache.get(&key).await {
-        return Ok(ok(render(&bundle, &hit, lang, true)));
+        state.metrics.cache.with_label_values(&["hit"]).inc();
+        remember(&state, visitor.as_ref(), &hit).await;
+        return Ok(ok(render(&bundle, &hit, lang, &media, true)));
     }
+    state.metrics.cache.with_label_values(&["miss"]).inc();
 
     let permit = state.queue.clone().try_acquire_owned().map_err(|_| ApiError::Busy)?;
     let span = tracing::Span::current();
     let worker_state = state.clone();
     let job_bundle = bundle.clone();
-    let recognition = tokio::task::spawn_blocking(move || {
+    let job = tokio::task::spawn_blocking(move || {
+        // The permit is held until the work ends, even if the request timed
+        // out: the queue bounds CPU work, not waiting clients.
         let _permit = permit;
         span.in_scope(|| worker_state.recognizer.recognize_bytes(&job_bundle, &file, museum.as_deref()))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))??;
+    });
+    let recognition = tokio::time::timeout(Duration::from_millis(limits.recognize_timeout_ms), job)
+        .await
+        .map_err(|_| ApiError::Timeout)?
+        .map_err(|e| ApiError::Internal(e.into()))??;
+    let status = status_name(&recognition.decision);
     tracing::info!(
-        status = status_name(&recognition.decision),
+        status,
         best = recognition.candidates.first().map(|c| c.exhibit.as_str()),
         embed_ms = recognition.timings.embed_ms,
+        verify_ms = recognition.timings.verify_ms,
         "recognized"
     );
+    state.metrics.observe_stages(&recognition.timings);
+    state.metrics.outcomes.with_label_values(&[status]).inc();
     state.cache.put(&key, &recognition).await;
-    Ok(ok(render(&bundle, &recognition, lang, false)))
+    remember(&state, visitor.as_ref(), &recognition).await;
+    Ok(ok(render(&bundle, &recognition, lang, &media, false)))
+}
+
+/// A logged-in visitor's matched exhibit goes into their history. History is
+/// a convenience: failing to record it must not fail the answer.
+async fn remember(state: &AppState, visitor: Option<&Session>, r: &Recognition) {
+    if let (Some(v), Decision::Matched { exhibit, .. }) = (visitor, &r.decision)
+        && let Err(e) = state.visitors.add(List::History, &v.openid, exhibit).await
+    {
+        tracing::warn!(error = %e, "could not record history");
+    }
 }
 
 fn status_name(d: &Decision) -> &'static str {
@@ -156,8 +198,8 @@ fn status_name(d: &Decision) -> &'static str {
 }
 
 /// Renders with the bundle the recognition ran on, even if another was published since.
-fn render(bundle: &Bundle, r: &Recognition, lang: &str, cached: bool) -> RecognizeData {
-    let lookup = |id: &str| bundle.exhibit(id).map(|e| card(e, lang));
+fn render(bundle: &Bundle, r: &Recognition, lang: &str, media: &str, cached: bool) -> RecognizeData {
+    let lookup = |id: &str| bundle.exhibit(id).map(|e| card(e, lang, media));
     let (exhibit, confidence, reason) = match &r.decision {
         Decision::Matched { exhibit, confidence } => (lookup(exhibit), Some(*confidence), None),
         Decision::Ambiguous { .. } => (None, None, Some("several_exhibits_fit")),

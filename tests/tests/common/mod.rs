@@ -106,7 +106,80 @@ pub fn settings(bundles: &Path, redis_url: &str) -> Settings {
     s.redis.url = redis_url.to_owned();
     s.recognizer.model = model_path();
     s.recognizer.ort_library = ort_library().to_string_lossy().into_owned();
+    // No background token refresher against the real WeChat host.
+    s.wechat.token_check_every_s = 0;
     s
+}
+
+/// The fake WeChat API on a free port, for the test's lifetime.
+pub struct FakeWechat {
+    pub base: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl FakeWechat {
+    pub fn start(options: museum_server::wechat::fake::FakeOptions) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = museum_server::wechat::fake::serve(listener, options).expect("fake wechat");
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self { base, handle }
+    }
+
+    /// What `wx.login()` gives the mini-program: a fresh one-time code.
+    pub async fn code(&self, user: &str) -> String {
+        let body: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/fake/login", self.base))
+            .json(&serde_json::json!({ "user": user }))
+            .send()
+            .await
+            .expect("fake login")
+            .json()
+            .await
+            .expect("json");
+        body["code"].as_str().expect("code").to_owned()
+    }
+
+    /// The next `times` answers of `api` fail with `errcode`.
+    pub async fn fail(&self, api: &str, errcode: i64, times: usize) {
+        reqwest::Client::new()
+            .post(format!("{}/fake/fail", self.base))
+            .json(&serde_json::json!({ "api": api, "errcode": errcode, "times": times }))
+            .send()
+            .await
+            .expect("fake fail");
+    }
+
+    pub async fn calls(&self, api: &str) -> u64 {
+        let body: serde_json::Value =
+            reqwest::get(format!("{}/fake/stats", self.base)).await.expect("stats").json().await.expect("json");
+        body[api].as_u64().expect("count")
+    }
+}
+
+impl Drop for FakeWechat {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+/// Settings for a test server that logs in against `wechat`.
+pub fn settings_with_wechat(bundles: &Path, redis_url: &str, wechat: &FakeWechat) -> Settings {
+    let mut s = settings(bundles, redis_url);
+    s.wechat.api.base_url = wechat.base.clone();
+    s
+}
+
+/// `POST /api/v1/session` with a code; (status, body).
+pub async fn login(base: &str, code: &str) -> (u16, serde_json::Value) {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/v1/session"))
+        .json(&serde_json::json!({ "code": code }))
+        .send()
+        .await
+        .expect("request sent");
+    (res.status().as_u16(), res.json().await.expect("json body"))
 }
 
 /// Starts the server in the background; returns its base URL.
@@ -130,6 +203,16 @@ pub fn photo_of(id: &str, seed: u64) -> Vec<u8> {
 
 /// Posts `bytes` as multipart field `file`, as `wx.uploadFile` does.
 pub async fn upload(base: &str, bytes: Vec<u8>, fields: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    upload_as(base, None, bytes, fields).await
+}
+
+/// As [`upload`], with a session token.
+pub async fn upload_as(
+    base: &str,
+    token: Option<&str>,
+    bytes: Vec<u8>,
+    fields: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
     let mut form = reqwest::multipart::Form::new().part(
         "file",
         reqwest::multipart::Part::bytes(bytes).file_name("photo.jpg").mime_str("image/jpeg").expect("mime"),
@@ -137,12 +220,11 @@ pub async fn upload(base: &str, bytes: Vec<u8>, fields: &[(&str, &str)]) -> (u16
     for (k, v) in fields {
         form = form.text(k.to_string(), v.to_string());
     }
-    let res = reqwest::Client::new()
-        .post(format!("{base}/api/v1/recognize"))
-        .multipart(form)
-        .send()
-        .await
-        .expect("request sent");
+    let mut request = reqwest::Client::new().post(format!("{base}/api/v1/recognize")).multipart(form);
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    let res = request.send().await.expect("request sent");
     let status = res.status().as_u16();
     (status, res.json().await.expect("json body"))
 }

@@ -1,0 +1,115 @@
+//! Museums and their exhibits: `GET /api/v1/museums`,
+//! `GET /api/v1/museums/{id}/exhibits?q=&page=&page_size=&lang=`.
+
+use actix_web::{HttpResponse, get, web};
+use recognizer::ExhibitRecord;
+use recognizer::bundle::LangText;
+use serde::{Deserialize, Serialize};
+
+use crate::card::{ExhibitSummary, parse_lang, summary};
+use crate::error::{ApiError, ok};
+use crate::state::AppState;
+
+pub const MAX_PAGE_SIZE: usize = 50;
+
+#[derive(Debug, Serialize)]
+struct Museum {
+    id: String,
+    exhibits: usize,
+    /// Galleries in the requested language, in first-seen order.
+    galleries: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LangQuery {
+    pub lang: Option<String>,
+}
+
+pub fn lang_param(lang: Option<&str>) -> Result<&'static str, ApiError> {
+    parse_lang(lang).ok_or_else(|| ApiError::InvalidParameter { name: "lang", reason: "use zh or en".into() })
+}
+
+#[get("/api/v1/museums")]
+pub async fn list_museums(state: web::Data<AppState>, query: web::Query<LangQuery>) -> Result<HttpResponse, ApiError> {
+    let lang = lang_param(query.lang.as_deref())?;
+    let bundle = state.bundle().ok_or(ApiError::NotReady)?;
+    let mut museums: Vec<Museum> = Vec::new();
+    for record in bundle.exhibits() {
+        let i = match museums.iter().position(|m| m.id == record.museum) {
+            Some(i) => i,
+            None => {
+                museums.push(Museum { id: record.museum.clone(), exhibits: 0, galleries: Vec::new() });
+                museums.len() - 1
+            }
+        };
+        let museum = &mut museums[i];
+        museum.exhibits += 1;
+        if let Some(g) = crate::card::pick(&record.gallery, lang)
+            && !museum.galleries.contains(&g)
+        {
+            museum.galleries.push(g);
+        }
+    }
+    Ok(ok(serde_json::json!({ "museums": museums })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExhibitsQuery {
+    q: Option<String>,
+    page: Option<String>,
+    page_size: Option<String>,
+    pub lang: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Page {
+    items: Vec<ExhibitSummary>,
+    page: usize,
+    page_size: usize,
+    total: usize,
+}
+
+fn number(name: &'static str, value: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
+    let Some(v) = value else { return Ok(default) };
+    match v.trim().parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::InvalidParameter { name, reason: format!("a whole number from 1 to {max}") }),
+    }
+}
+
+/// Case-insensitive match of every word of `q` in title, maker, period or
+/// accession number, in any language the record has.
+pub fn matches(record: &ExhibitRecord, words: &[String]) -> bool {
+    let texts = |t: &LangText| t.values().map(|s| s.to_lowercase()).collect::<Vec<_>>();
+    let mut fields = texts(&record.title);
+    fields.extend(texts(&record.maker));
+    fields.extend(texts(&record.period));
+    fields.extend(texts(&record.culture));
+    fields.push(record.accession_number.to_lowercase());
+    words.iter().all(|w| fields.iter().any(|f| f.contains(w.as_str())))
+}
+
+#[get("/api/v1/museums/{id}/exhibits")]
+pub async fn list_exhibits(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    query: web::Query<ExhibitsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let lang = lang_param(query.lang.as_deref())?;
+    let page = number("page", query.page.as_deref(), 1, 100_000)?;
+    let page_size = number("page_size", query.page_size.as_deref(), 20, MAX_PAGE_SIZE)?;
+    let q = query.q.as_deref().unwrap_or("").trim();
+    if q.chars().count() > 100 {
+        return Err(ApiError::InvalidParameter { name: "q", reason: "at most 100 characters".into() });
+    }
+    let words: Vec<String> = q.split_whitespace().map(str::to_lowercase).collect();
+    let bundle = state.bundle().ok_or(ApiError::NotReady)?;
+    if !bundle.exhibits().iter().any(|e| e.museum == *id) {
+        return Err(ApiError::MuseumNotFound(id.into_inner()));
+    }
+    let found: Vec<&ExhibitRecord> =
+        bundle.exhibits().iter().filter(|e| e.museum == *id && matches(e, &words)).collect();
+    let media = &state.settings.server.media_base_url;
+    let items = found.iter().skip((page - 1) * page_size).take(page_size).map(|e| summary(e, lang, media)).collect();
+    Ok(ok(Page { items, page, page_size, total: found.len() }))
+}
