@@ -58,6 +58,17 @@ for port in $OURS_PORT $PEER_PORT; do
 done
 
 PHOTOS=("$B"/photos/*.jpg)
+# Both must give the same answers for the comparison to mean anything.
+for s in "ours $OURS_PORT" "peer $PEER_PORT"; do
+  set -- $s
+  right=0
+  for p in "${PHOTOS[@]}"; do
+    id=$(basename "$p" .jpg)
+    curl -s -F "file=@$p" -F lang=en "http://127.0.0.1:$2/api/v1/recognize" |
+      grep -q "\"status\": *\"matched\".*\"id\": *\"$id\"\|\"id\": *\"$id\".*\"status\": *\"matched\"" && right=$((right + 1))
+  done
+  echo "$1: $right of ${#PHOTOS[@]} benchmark photos matched to the right exhibit"
+done
 OUT="$B/results-$(date +%Y%m%d-%H%M%S).jsonl"
 point() { # name port connections
   local threads=$(( $3 < 2 ? 1 : 2 ))

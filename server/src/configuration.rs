@@ -50,6 +50,8 @@ pub struct ServerSettings {
     pub max_upload_bytes: usize,
     /// Largest accepted image, in pixels, checked from the header before decoding.
     pub max_pixels: u64,
+    /// JPEGs with a long side of at least twice this decode at a reduced DCT scale (0: never).
+    pub decode_reduce_to: u32,
     /// HTTP worker threads (async; CPU work runs elsewhere).
     pub workers: usize,
     /// Prefix turning image names into URLs ("" keeps names).

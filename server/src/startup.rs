@@ -50,7 +50,11 @@ impl Application {
         let recognizer = Recognizer::new(
             Arc::new(embedder),
             RecognizerSettings {
-                limits: DecodeLimits { max_pixels: settings.server.max_pixels, ..DecodeLimits::default() },
+                limits: DecodeLimits {
+                    max_pixels: settings.server.max_pixels,
+                    reduce_to: settings.server.decode_reduce_to,
+                    ..DecodeLimits::default()
+                },
                 ..RecognizerSettings::default()
             },
         );
