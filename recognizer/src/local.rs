@@ -9,14 +9,16 @@
 //! Matching runs against every catalog descriptor at once (one brute-force
 //! Hamming k-NN), so an exhibit the embedding ranked low can still be found;
 //! each match votes for its image, and the best-voted images are verified
-//! with RANSAC. Beyond `MAX_BRUTE_FORCE` descriptors only the global
-//! shortlist's images are searched.
+//! with RANSAC. Up to `MAX_BRUTE_FORCE` descriptors the k-NN is exact (FAISS
+//! binary flat); beyond, an inverted file (FAISS binary IVF, sqrt(n) lists,
+//! trained when the bundle loads) scans about `IVF_SCAN` codes per query
+//! descriptor, so its cost stays flat as the collection grows.
 
 use std::io::{Read, Write};
 use std::path::Path;
 
 use image::{GrayImage, RgbImage, imageops};
-use opencv::core::{self, DMatch, KeyPoint, Mat, Point2f, Vector};
+use opencv::core::{self, KeyPoint, Mat, Point2f, Vector};
 use opencv::prelude::*;
 use opencv::{calib3d, features2d};
 
@@ -24,8 +26,12 @@ use crate::{Error, Result};
 
 /// ORB descriptor length in bytes.
 pub const DESCRIPTOR_BYTES: usize = 32;
-/// Above this many catalog descriptors, only shortlisted images are searched.
+/// Up to this many catalog descriptors the k-NN is exact; above, approximate (IVF).
 pub const MAX_BRUTE_FORCE: usize = 200_000;
+/// Codes an inverted-file search scans per query descriptor (about what brute force does at its limit, halved).
+const IVF_SCAN: usize = 100_000;
+/// Training sample per inverted list (FAISS asks for at least 39).
+const IVF_TRAIN_PER_LIST: usize = 40;
 
 #[derive(Debug, Clone)]
 pub struct LocalSettings {
@@ -108,8 +114,9 @@ pub struct LocalIndex {
     descriptors: Vec<u8>,
     /// `offsets[i]..offsets[i + 1]` are image i's keypoints (image i = vector id i).
     offsets: Vec<usize>,
-    /// FAISS binary flat index over every descriptor (up to `MAX_BRUTE_FORCE`):
-    /// a popcount Hamming scan, several times faster than OpenCV's matcher here.
+    /// FAISS binary index over every descriptor: flat (exact popcount scan,
+    /// several times faster than OpenCV's matcher here) up to
+    /// `MAX_BRUTE_FORCE`, IVF beyond. `None` only without descriptors.
     binary: Option<faiss::index::BinaryIndexImpl>,
 }
 
@@ -137,20 +144,49 @@ impl LocalIndex {
             index.descriptors.extend_from_slice(&f.descriptors);
             index.offsets.push(index.points.len());
         }
-        index.build_binary()?;
+        index.build_binary(MAX_BRUTE_FORCE)?;
         Ok(index)
     }
 
-    fn build_binary(&mut self) -> Result<()> {
-        if self.points.is_empty() || self.points.len() > MAX_BRUTE_FORCE {
+    /// Exact k-NN up to `max_exact` descriptors, inverted file beyond.
+    fn build_binary(&mut self, max_exact: usize) -> Result<()> {
+        let n = self.points.len();
+        if n == 0 {
             return Ok(());
         }
-        let index = faiss::index_binary_factory((DESCRIPTOR_BYTES * 8) as u32, "BFlat")?;
-        // SAFETY: the pointer is valid while `index` lives; the buffer holds
-        // exactly `points.len()` descriptors of DESCRIPTOR_BYTES each.
-        let code = unsafe {
-            faiss_sys::faiss_IndexBinary_add(index.inner_ptr(), self.points.len() as i64, self.descriptors.as_ptr())
+        let bits = (DESCRIPTOR_BYTES * 8) as u32;
+        let index = if n <= max_exact {
+            faiss::index_binary_factory(bits, "BFlat")?
+        } else {
+            // Past brute-force size: an inverted file over every descriptor,
+            // sqrt(n) lists, probing enough of them to scan about
+            // IVF_SCAN codes per query descriptor.
+            let nlist = ((n as f64).sqrt() as usize).max(1);
+            let index = faiss::index_binary_factory(bits, format!("BIVF{nlist}"))?;
+            let sample_n = (nlist * IVF_TRAIN_PER_LIST).min(n);
+            let step = n / sample_n;
+            let sample: Vec<u8> = (0..sample_n)
+                .flat_map(|i| &self.descriptors[i * step * DESCRIPTOR_BYTES..(i * step + 1) * DESCRIPTOR_BYTES])
+                .copied()
+                .collect();
+            let nprobe = (nlist * IVF_SCAN).div_ceil(n).clamp(1, nlist);
+            // SAFETY: valid pointer while `index` lives; `sample` holds sample_n codes.
+            unsafe {
+                if faiss_sys::faiss_IndexBinary_train(index.inner_ptr(), sample_n as i64, sample.as_ptr()) != 0 {
+                    return Err(crate::index::last_error());
+                }
+                let ivf = faiss_sys::faiss_IndexBinaryIVF_cast(index.inner_ptr());
+                if ivf.is_null() {
+                    return Err(Error::Runtime("BIVF factory did not make an IndexBinaryIVF".into()));
+                }
+                faiss_sys::faiss_IndexBinaryIVF_set_nprobe(ivf, nprobe);
+            }
+            tracing::info!(descriptors = n, nlist, nprobe, "local features: binary IVF index trained");
+            index
         };
+        // SAFETY: the pointer is valid while `index` lives; the buffer holds
+        // exactly `n` descriptors of DESCRIPTOR_BYTES each.
+        let code = unsafe { faiss_sys::faiss_IndexBinary_add(index.inner_ptr(), n as i64, self.descriptors.as_ptr()) };
         if code != 0 {
             return Err(crate::index::last_error());
         }
@@ -191,11 +227,6 @@ impl LocalIndex {
             .collect())
     }
 
-    /// Whether `verify` searches every catalog image (else only the ones it is given).
-    pub fn searches_everything(&self) -> bool {
-        self.binary.is_some()
-    }
-
     pub fn images(&self) -> usize {
         self.offsets.len().saturating_sub(1)
     }
@@ -204,24 +235,20 @@ impl LocalIndex {
         self.offsets.partition_point(|&o| o <= keypoint) - 1
     }
 
-    /// Matches `query` against the catalog (or only `restrict` images when the
-    /// catalog is too big to search whole), then verifies the best-voted
-    /// images. `same_group(a, b)` says whether two images show one exhibit (a
-    /// runner-up from the same exhibit does not fail the ratio test).
+    /// Matches `query` against every catalog descriptor, then verifies the
+    /// best-voted images. `same_group(a, b)` says whether two images show one
+    /// exhibit (a runner-up from the same exhibit does not fail the ratio test).
     pub fn verify(
         &self,
         query: &ImageFeatures,
-        restrict: &[usize],
         same_group: impl Fn(usize, usize) -> bool,
         settings: &LocalSettings,
     ) -> Result<Vec<Verified>> {
-        if query.points.len() < 4 || self.points.is_empty() {
+        let Some(index) = &self.binary else { return Ok(Vec::new()) };
+        if query.points.len() < 4 {
             return Ok(Vec::new());
         }
-        let knn = match &self.binary {
-            Some(index) => self.knn2_faiss(index, query)?,
-            None => self.knn2_restricted(query, restrict)?,
-        };
+        let knn = self.knn2_faiss(index, query)?;
         // Ratio-tested matches, grouped by catalog image.
         let mut per_image: std::collections::HashMap<usize, Vec<(usize, usize)>> = Default::default();
         for (q, (best_kp, d1), second) in knn {
@@ -250,34 +277,6 @@ impl LocalIndex {
         }
         out.sort_by_key(|v| std::cmp::Reverse(v.inliers));
         Ok(out)
-    }
-
-    /// Two nearest keypoints among the `restrict` images only (large catalogs).
-    fn knn2_restricted(&self, query: &ImageFeatures, restrict: &[usize]) -> Result<Knn2> {
-        let mut train = Vec::new();
-        let mut map = Vec::new();
-        for &i in restrict.iter().filter(|&&i| i < self.images()) {
-            let (a, b) = (self.offsets[i], self.offsets[i + 1]);
-            train.extend_from_slice(&self.descriptors[a * DESCRIPTOR_BYTES..b * DESCRIPTOR_BYTES]);
-            map.extend(a..b);
-        }
-        if map.len() < 2 {
-            return Ok(Vec::new());
-        }
-        let q = Mat::new_rows_cols_with_data(query.points.len() as i32, DESCRIPTOR_BYTES as i32, &query.descriptors)
-            .map_err(cv)?;
-        let t = Mat::new_rows_cols_with_data(map.len() as i32, DESCRIPTOR_BYTES as i32, &train).map_err(cv)?;
-        let matcher = features2d::BFMatcher::new(core::NORM_HAMMING, false).map_err(cv)?;
-        let mut knn = Vector::<Vector<DMatch>>::new();
-        matcher.knn_train_match(&q, &t, &mut knn, 2, &core::no_array(), false).map_err(cv)?;
-        Ok(knn
-            .iter()
-            .filter_map(|pair| {
-                let best = pair.get(0).ok()?;
-                let second = pair.get(1).ok().map(|m| (map[m.train_idx as usize], m.distance));
-                Some((best.query_idx as usize, (map[best.train_idx as usize], best.distance), second))
-            })
-            .collect())
     }
 
     /// Serialises to `w`: per image, a u32 count, then x,y f32 pairs, then descriptors.
@@ -325,7 +324,7 @@ impl LocalIndex {
             index.descriptors.extend_from_slice(take(n * DESCRIPTOR_BYTES)?);
             index.offsets.push(index.points.len());
         }
-        index.build_binary()?;
+        index.build_binary(MAX_BRUTE_FORCE)?;
         Ok(index)
     }
 }
@@ -357,12 +356,12 @@ mod tests {
         let mut q = RgbImage::from_pixel(360, 280, image::Rgb([0, 0, 0]));
         imageops::overlay(&mut q, &a, 20, 20);
         let query = extract(&q, &s).unwrap();
-        let found = index.verify(&query, &[], |x, y| x == y, &s).unwrap();
+        let found = index.verify(&query, |x, y| x == y, &s).unwrap();
         assert_eq!(found[0].image, 0, "{found:?}");
-        // The restricted (large-catalog) path finds the same thing.
-        let mut restricted = LocalIndex::from_images(&[extract(&a, &s).unwrap(), extract(&b, &s).unwrap()]).unwrap();
-        restricted.binary = None;
-        let again = restricted.verify(&query, &[0, 1], |x, y| x == y, &s).unwrap();
+        // The inverted-file (large-catalog) index finds the same thing.
+        let mut ivf = LocalIndex::from_images(&[extract(&a, &s).unwrap(), extract(&b, &s).unwrap()]).unwrap();
+        ivf.build_binary(0).unwrap();
+        let again = ivf.verify(&query, |x, y| x == y, &s).unwrap();
         assert_eq!(again[0].image, 0);
         assert!(again[0].inliers.abs_diff(found[0].inliers) <= found[0].inliers / 5, "{again:?} vs {found:?}");
         assert!(found[0].inliers >= 30, "{found:?}");

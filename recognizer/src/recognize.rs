@@ -158,16 +158,8 @@ impl Recognizer {
         if let Some(local) = &bundle.local {
             let t = Instant::now();
             let features = crate::local::extract_query(image, &self.settings.local)?;
-            // Beyond brute-force size only the shortlisted exhibits' images are searched.
-            let shortlisted: Vec<usize> = if local.searches_everything() {
-                Vec::new()
-            } else {
-                let wanted: std::collections::HashSet<&str> =
-                    candidates.iter().take(k).map(|c| c.exhibit.as_str()).collect();
-                (0..bundle.vectors.len()).filter(|&i| wanted.contains(bundle.vectors[i].exhibit.as_str())).collect()
-            };
             let same = |a: usize, b: usize| bundle.vectors[a].exhibit == bundle.vectors[b].exhibit;
-            for v in local.verify(&features, &shortlisted, same, &self.settings.local)? {
+            for v in local.verify(&features, same, &self.settings.local)? {
                 let entry = &bundle.vectors[v.image];
                 match candidates.iter_mut().find(|c| c.exhibit == entry.exhibit) {
                     Some(c) if c.inliers >= v.inliers => {}
