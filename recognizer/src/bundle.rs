@@ -9,6 +9,7 @@
 //!     vectors.json                    vector id -> exhibit id and source image
 //!     exhibits.json                   the exhibit records
 //!     local.bin                       ORB keypoints + descriptors per vector (optional)
+//!     local.ivf                       trained FAISS binary IVF over local.bin (large catalogs only)
 //! ```
 //!
 //! Invariants: a version directory appears by one `rename` of a fully written
@@ -34,6 +35,7 @@ const INDEX: &str = "index.faiss";
 const VECTORS: &str = "vectors.json";
 const EXHIBITS: &str = "exhibits.json";
 const LOCAL: &str = "local.bin";
+const LOCAL_IVF: &str = "local.ivf";
 const CURRENT: &str = "CURRENT";
 
 /// Text in several languages, keyed by BCP-47-ish code (`zh`, `en`, ...).
@@ -247,7 +249,8 @@ impl Bundle {
         let vectors: Vec<VectorEntry> = read_json(&dir.join(VECTORS))?;
         let exhibits: Vec<ExhibitRecord> = read_json(&dir.join(EXHIBITS))?;
         let local = if manifest.files.contains_key(LOCAL) {
-            Some(crate::local::LocalIndex::read(&dir.join(LOCAL))?)
+            let trained = manifest.files.contains_key(LOCAL_IVF).then(|| dir.join(LOCAL_IVF));
+            Some(crate::local::LocalIndex::read(&dir.join(LOCAL), trained.as_deref())?)
         } else {
             None
         };
@@ -401,6 +404,9 @@ pub fn write(root: &Path, new: &Bundle, calibration: Calibration) -> Result<Bund
     if let Some(local) = &new.local {
         write_file(&tmp.path().join(LOCAL), |w| local.write_to(w).map_err(Error::io("writing local.bin")))?;
         names.push(LOCAL);
+        if local.write_ivf(&tmp.path().join(LOCAL_IVF))? {
+            names.push(LOCAL_IVF);
+        }
     }
     let mut files = BTreeMap::new();
     for name in names {

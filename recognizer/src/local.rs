@@ -11,8 +11,9 @@
 //! each match votes for its image, and the best-voted images are verified
 //! with RANSAC. Up to `MAX_BRUTE_FORCE` descriptors the k-NN is exact (FAISS
 //! binary flat); beyond, an inverted file (FAISS binary IVF, sqrt(n) lists,
-//! trained when the bundle loads) scans about `IVF_SCAN` codes per query
-//! descriptor, so its cost stays flat as the collection grows.
+//! trained at build time and stored in the bundle as `local.ivf`) scans about
+//! `IVF_SCAN` codes per query descriptor, so its cost stays flat as the
+//! collection grows.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -118,6 +119,8 @@ pub struct LocalIndex {
     /// several times faster than OpenCV's matcher here) up to
     /// `MAX_BRUTE_FORCE`, IVF beyond. `None` only without descriptors.
     binary: Option<faiss::index::BinaryIndexImpl>,
+    /// Whether `binary` is the inverted file (worth storing: it is trained).
+    approximate: bool,
 }
 
 impl std::fmt::Debug for LocalIndex {
@@ -170,6 +173,7 @@ impl LocalIndex {
                 .copied()
                 .collect();
             let nprobe = (nlist * IVF_SCAN).div_ceil(n).clamp(1, nlist);
+            // (`load_ivf` derives nprobe the same way for a stored index.)
             // SAFETY: valid pointer while `index` lives; `sample` holds sample_n codes.
             unsafe {
                 if faiss_sys::faiss_IndexBinary_train(index.inner_ptr(), sample_n as i64, sample.as_ptr()) != 0 {
@@ -182,6 +186,7 @@ impl LocalIndex {
                 faiss_sys::faiss_IndexBinaryIVF_set_nprobe(ivf, nprobe);
             }
             tracing::info!(descriptors = n, nlist, nprobe, "local features: binary IVF index trained");
+            self.approximate = true;
             index
         };
         // SAFETY: the pointer is valid while `index` lives; the buffer holds
@@ -295,7 +300,9 @@ impl LocalIndex {
         Ok(())
     }
 
-    pub fn read(path: &Path) -> Result<Self> {
+    /// Reads `local.bin`; `trained` is the stored inverted file, if the
+    /// bundle has one (else the k-NN index is built here).
+    pub fn read(path: &Path, trained: Option<&Path>) -> Result<Self> {
         let bad = |reason: &str| Error::bundle(path, format!("local features: {reason}"));
         let mut bytes = Vec::new();
         std::fs::File::open(path)
@@ -324,8 +331,47 @@ impl LocalIndex {
             index.descriptors.extend_from_slice(take(n * DESCRIPTOR_BYTES)?);
             index.offsets.push(index.points.len());
         }
-        index.build_binary(MAX_BRUTE_FORCE)?;
+        match trained {
+            Some(ivf) => index.load_ivf(ivf)?,
+            None => index.build_binary(MAX_BRUTE_FORCE)?,
+        }
         Ok(index)
+    }
+
+    /// Writes the inverted file (trained, with every descriptor added) so a
+    /// server loads it instead of training it again; `false` when the index
+    /// is the exact one (rebuilt in no time).
+    pub fn write_ivf(&self, path: &Path) -> Result<bool> {
+        match &self.binary {
+            Some(index) if self.approximate => {
+                let name = path.to_str().ok_or_else(|| Error::bundle(path, "path is not UTF-8"))?;
+                faiss::index::io::write_index_binary(index, name)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn load_ivf(&mut self, path: &Path) -> Result<()> {
+        let name = path.to_str().ok_or_else(|| Error::bundle(path, "path is not UTF-8"))?;
+        let index = faiss::index::io::read_index_binary(name)?;
+        // SAFETY: valid pointer while `index` lives.
+        let (ntotal, ivf) = unsafe {
+            (
+                faiss_sys::faiss_IndexBinary_ntotal(index.inner_ptr()),
+                faiss_sys::faiss_IndexBinaryIVF_cast(index.inner_ptr()),
+            )
+        };
+        if ivf.is_null() || ntotal != self.points.len() as i64 {
+            return Err(Error::bundle(path, "stored inverted file does not match local.bin"));
+        }
+        // SAFETY: `ivf` points into `index`, alive here.
+        let nlist = unsafe { faiss_sys::faiss_IndexBinaryIVF_nlist(ivf) };
+        let nprobe = (nlist * IVF_SCAN).div_ceil(self.points.len().max(1)).clamp(1, nlist.max(1));
+        unsafe { faiss_sys::faiss_IndexBinaryIVF_set_nprobe(ivf, nprobe) };
+        self.binary = Some(index);
+        self.approximate = true;
+        Ok(())
     }
 }
 
@@ -377,10 +423,41 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("local.bin");
         std::fs::write(&path, &buf).unwrap();
-        let back = LocalIndex::read(&path).unwrap();
+        let back = LocalIndex::read(&path, None).unwrap();
         assert_eq!((back.points.len(), back.images()), (index.points.len(), 2));
         assert_eq!(back.descriptors, index.descriptors);
+        // The exact index is not stored; it is rebuilt on load.
+        assert!(!index.write_ivf(&dir.path().join("none.ivf")).unwrap());
         std::fs::write(&path, &buf[..buf.len() - 5]).unwrap();
-        assert!(LocalIndex::read(&path).is_err());
+        assert!(LocalIndex::read(&path, None).is_err());
+    }
+
+    #[test]
+    fn a_trained_inverted_file_is_stored_and_loaded_instead_of_retrained() {
+        let s = LocalSettings::default();
+        let (a, b) = (textured(1), textured(7));
+        let mut index = LocalIndex::from_images(&[extract(&a, &s).unwrap(), extract(&b, &s).unwrap()]).unwrap();
+        index.build_binary(0).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (bin, ivf) = (dir.path().join("local.bin"), dir.path().join("local.ivf"));
+        let mut buf = Vec::new();
+        index.write_to(&mut buf).unwrap();
+        std::fs::write(&bin, &buf).unwrap();
+        assert!(index.write_ivf(&ivf).unwrap());
+        let back = LocalIndex::read(&bin, Some(&ivf)).unwrap();
+        assert!(back.approximate);
+        let mut q = RgbImage::from_pixel(360, 280, image::Rgb([0, 0, 0]));
+        imageops::overlay(&mut q, &b, 20, 20);
+        let query = extract(&q, &s).unwrap();
+        let (x, y) =
+            (index.verify(&query, |x, y| x == y, &s).unwrap(), back.verify(&query, |x, y| x == y, &s).unwrap());
+        assert_eq!((x[0].image, y[0].image), (1, 1));
+        assert_eq!(x[0].inliers, y[0].inliers);
+        // A stored index for other features is refused, not searched.
+        let other = LocalIndex::from_images(&[extract(&a, &s).unwrap()]).unwrap();
+        let mut buf = Vec::new();
+        other.write_to(&mut buf).unwrap();
+        std::fs::write(&bin, &buf).unwrap();
+        assert!(LocalIndex::read(&bin, Some(&ivf)).is_err());
     }
 }
