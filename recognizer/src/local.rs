@@ -29,8 +29,9 @@ use crate::{Error, Result};
 pub const DESCRIPTOR_BYTES: usize = 32;
 /// Up to this many catalog descriptors the k-NN is exact; above, approximate (IVF).
 pub const MAX_BRUTE_FORCE: usize = 200_000;
-/// Codes an inverted-file search scans per query descriptor (about what brute force does at its limit, halved).
-const IVF_SCAN: usize = 100_000;
+/// Codes an inverted-file search scans per query descriptor: 50,000 vs 100,000
+/// at 1,000 catalog images: smvs top-1 85.6% vs 86.3%, p50 261 vs 361 ms.
+const IVF_SCAN: usize = 50_000;
 /// Training sample per inverted list (FAISS asks for at least 39).
 const IVF_TRAIN_PER_LIST: usize = 40;
 
