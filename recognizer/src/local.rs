@@ -120,8 +120,6 @@ pub struct LocalIndex {
     /// several times faster than OpenCV's matcher here) up to
     /// `MAX_BRUTE_FORCE`, IVF beyond. `None` only without descriptors.
     binary: Option<faiss::index::BinaryIndexImpl>,
-    /// Whether `binary` is the inverted file (worth storing: it is trained).
-    approximate: bool,
 }
 
 impl std::fmt::Debug for LocalIndex {
@@ -173,21 +171,14 @@ impl LocalIndex {
                 .flat_map(|i| &self.descriptors[i * step * DESCRIPTOR_BYTES..(i * step + 1) * DESCRIPTOR_BYTES])
                 .copied()
                 .collect();
-            let nprobe = (nlist * IVF_SCAN).div_ceil(n).clamp(1, nlist);
-            // (`load_ivf` derives nprobe the same way for a stored index.)
             // SAFETY: valid pointer while `index` lives; `sample` holds sample_n codes.
-            unsafe {
-                if faiss_sys::faiss_IndexBinary_train(index.inner_ptr(), sample_n as i64, sample.as_ptr()) != 0 {
-                    return Err(crate::index::last_error());
-                }
-                let ivf = faiss_sys::faiss_IndexBinaryIVF_cast(index.inner_ptr());
-                if ivf.is_null() {
-                    return Err(Error::Runtime("BIVF factory did not make an IndexBinaryIVF".into()));
-                }
-                faiss_sys::faiss_IndexBinaryIVF_set_nprobe(ivf, nprobe);
+            let code =
+                unsafe { faiss_sys::faiss_IndexBinary_train(index.inner_ptr(), sample_n as i64, sample.as_ptr()) };
+            if code != 0 {
+                return Err(crate::index::last_error());
             }
+            let nprobe = set_nprobe(&index, n).ok_or_else(|| Error::Runtime("BIVF is not an IndexBinaryIVF".into()))?;
             tracing::info!(descriptors = n, nlist, nprobe, "local features: binary IVF index trained");
-            self.approximate = true;
             index
         };
         // SAFETY: the pointer is valid while `index` lives; the buffer holds
@@ -344,7 +335,7 @@ impl LocalIndex {
     /// is the exact one (rebuilt in no time).
     pub fn write_ivf(&self, path: &Path) -> Result<bool> {
         match &self.binary {
-            Some(index) if self.approximate => {
+            Some(index) if ivf_of(index).is_some() => {
                 let name = path.to_str().ok_or_else(|| Error::bundle(path, "path is not UTF-8"))?;
                 faiss::index::io::write_index_binary(index, name)?;
                 Ok(true)
@@ -357,23 +348,37 @@ impl LocalIndex {
         let name = path.to_str().ok_or_else(|| Error::bundle(path, "path is not UTF-8"))?;
         let index = faiss::index::io::read_index_binary(name)?;
         // SAFETY: valid pointer while `index` lives.
-        let (ntotal, ivf) = unsafe {
-            (
-                faiss_sys::faiss_IndexBinary_ntotal(index.inner_ptr()),
-                faiss_sys::faiss_IndexBinaryIVF_cast(index.inner_ptr()),
-            )
-        };
-        if ivf.is_null() || ntotal != self.points.len() as i64 {
+        let ntotal = unsafe { faiss_sys::faiss_IndexBinary_ntotal(index.inner_ptr()) };
+        if ntotal != self.points.len() as i64 || set_nprobe(&index, self.points.len()).is_none() {
             return Err(Error::bundle(path, "stored inverted file does not match local.bin"));
         }
-        // SAFETY: `ivf` points into `index`, alive here.
-        let nlist = unsafe { faiss_sys::faiss_IndexBinaryIVF_nlist(ivf) };
-        let nprobe = (nlist * IVF_SCAN).div_ceil(self.points.len().max(1)).clamp(1, nlist.max(1));
-        unsafe { faiss_sys::faiss_IndexBinaryIVF_set_nprobe(ivf, nprobe) };
         self.binary = Some(index);
-        self.approximate = true;
         Ok(())
     }
+
+    /// Whether the k-NN runs on the (trained) inverted file.
+    pub fn is_ivf(&self) -> bool {
+        self.binary.as_ref().is_some_and(|i| ivf_of(i).is_some())
+    }
+}
+
+/// The index as an inverted file, if it is one.
+fn ivf_of(index: &faiss::index::BinaryIndexImpl) -> Option<*mut faiss_sys::FaissIndexBinaryIVF> {
+    // SAFETY: valid pointer while `index` lives; the cast only inspects the type.
+    let ivf = unsafe { faiss_sys::faiss_IndexBinaryIVF_cast(index.inner_ptr()) };
+    (!ivf.is_null()).then_some(ivf)
+}
+
+/// Probes enough of an inverted file's lists to scan about `IVF_SCAN` of its
+/// `n` codes per query descriptor (built and loaded indexes alike); the
+/// nprobe set, or `None` if `index` is not an inverted file.
+fn set_nprobe(index: &faiss::index::BinaryIndexImpl, n: usize) -> Option<usize> {
+    let ivf = ivf_of(index)?;
+    // SAFETY: `ivf` points into `index`, alive here.
+    let nlist = unsafe { faiss_sys::faiss_IndexBinaryIVF_nlist(ivf) }.max(1);
+    let nprobe = (nlist * IVF_SCAN).div_ceil(n.max(1)).clamp(1, nlist);
+    unsafe { faiss_sys::faiss_IndexBinaryIVF_set_nprobe(ivf, nprobe) };
+    Some(nprobe)
 }
 
 fn pt(p: [f32; 2]) -> Point2f {
@@ -446,7 +451,7 @@ mod tests {
         std::fs::write(&bin, &buf).unwrap();
         assert!(index.write_ivf(&ivf).unwrap());
         let back = LocalIndex::read(&bin, Some(&ivf)).unwrap();
-        assert!(back.approximate);
+        assert!(back.is_ivf());
         let mut q = RgbImage::from_pixel(360, 280, image::Rgb([0, 0, 0]));
         imageops::overlay(&mut q, &b, 20, 20);
         let query = extract(&q, &s).unwrap();

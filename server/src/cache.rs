@@ -21,19 +21,16 @@ impl Cache {
         Self { store, ttl_s }
     }
 
-    pub fn key(bundle_version: &str, museum: Option<&str>, photo_sha256: &str) -> String {
-        format!("mo:recognition:v1:{bundle_version}:{}:{photo_sha256}", museum.unwrap_or("*"))
-    }
-
-    /// A TTL of 0 turns the cache off (benchmarks of the recognition path).
-    pub fn enabled(&self) -> bool {
-        self.ttl_s > 0
+    /// The entry for a photo under a bundle version and museum; `None` when
+    /// the cache is off (a TTL of 0, for benchmarks of the recognition path).
+    pub fn key(&self, bundle_version: &str, museum: Option<&str>, photo: &[u8]) -> Option<String> {
+        (self.ttl_s > 0).then(|| {
+            let sha = recognizer::sha256_bytes(photo);
+            format!("mo:recognition:v1:{bundle_version}:{}:{sha}", museum.unwrap_or("*"))
+        })
     }
 
     pub async fn get(&self, key: &str) -> Option<Recognition> {
-        if !self.enabled() {
-            return None;
-        }
         let mut c = self.store.connection().await?;
         match c.get::<_, Option<String>>(key).await {
             Ok(Some(json)) => serde_json::from_str(&json).ok(),
@@ -46,9 +43,6 @@ impl Cache {
     }
 
     pub async fn put(&self, key: &str, value: &Recognition) {
-        if !self.enabled() {
-            return;
-        }
         let Some(mut c) = self.store.connection().await else { return };
         let Ok(json) = serde_json::to_string(value) else { return };
         if let Err(e) = c.set_ex::<_, _, ()>(key, json, self.ttl_s).await {

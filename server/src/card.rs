@@ -37,6 +37,12 @@ pub struct ExhibitCard {
     pub rights: Option<String>,
 }
 
+/// `lang` as a request parameter: a supported language, or the API's error.
+pub fn lang_param(lang: Option<&str>) -> Result<&'static str, crate::error::ApiError> {
+    parse_lang(lang)
+        .ok_or_else(|| crate::error::ApiError::InvalidParameter { name: "lang", reason: "use zh or en".into() })
+}
+
 /// Supported answer languages; anything else is refused at the edge.
 pub fn parse_lang(lang: Option<&str>) -> Option<&'static str> {
     match lang.map(str::trim).filter(|s| !s.is_empty()) {
@@ -81,15 +87,17 @@ pub struct ExhibitSummary {
     pub image: Option<String>,
 }
 
+/// The card's list-sized part (same language fallback, same image URLs).
 pub fn summary(record: &ExhibitRecord, lang: &str, media_base: &str) -> ExhibitSummary {
+    let c = card(record, lang, media_base);
     ExhibitSummary {
-        id: record.id.clone(),
-        museum: record.museum.clone(),
-        title: pick(&record.title, lang).unwrap_or_else(|| record.accession_number.clone()),
-        period: pick(&record.period, lang),
-        maker: pick(&record.maker, lang),
-        gallery: pick(&record.gallery, lang),
-        image: record.images.first().map(|n| media_url(media_base, &record.museum, n)),
+        id: c.id,
+        museum: c.museum,
+        title: c.title,
+        period: c.period,
+        maker: c.maker,
+        gallery: c.gallery,
+        image: c.images.into_iter().next(),
     }
 }
 

@@ -52,7 +52,7 @@ pub enum ApiError {
     #[error("WeChat is rate-limiting logins; retry in a minute")]
     WechatRateLimited,
     #[error("WeChat could not be reached or is busy; retry in a moment")]
-    WechatUnavailable(String),
+    WechatUnavailable,
     #[error("WeChat answered an error: {0}")]
     WechatError(String),
     #[error("the session store is unavailable; retry in a moment")]
@@ -91,7 +91,7 @@ impl ApiError {
             UploadTimeout => ("upload_timeout", 40800, StatusCode::REQUEST_TIMEOUT),
             RateLimited { .. } => ("rate_limited", 42900, StatusCode::TOO_MANY_REQUESTS),
             WechatRateLimited => ("wechat_rate_limited", 42901, StatusCode::TOO_MANY_REQUESTS),
-            WechatUnavailable(_) => ("wechat_unavailable", 50200, StatusCode::BAD_GATEWAY),
+            WechatUnavailable => ("wechat_unavailable", 50200, StatusCode::BAD_GATEWAY),
             WechatError(_) => ("wechat_error", 50201, StatusCode::BAD_GATEWAY),
             StoreUnavailable => ("store_unavailable", 50302, StatusCode::SERVICE_UNAVAILABLE),
             Timeout => ("timeout", 50400, StatusCode::GATEWAY_TIMEOUT),
@@ -111,7 +111,10 @@ impl From<crate::wechat::WechatError> for ApiError {
             W::CodeUsed => ApiError::LoginCodeUsed,
             W::HighRisk => ApiError::LoginRefused,
             W::RateLimited => ApiError::WechatRateLimited,
-            e @ (W::Busy { .. } | W::Unreachable(_)) => ApiError::WechatUnavailable(e.to_string()),
+            e @ (W::Busy { .. } | W::Unreachable(_)) => {
+                tracing::warn!(error = %e, "wechat unavailable");
+                ApiError::WechatUnavailable
+            }
             e @ W::Rejected { .. } => {
                 tracing::error!(error = %e, "wechat rejected a call (check appid/secret)");
                 ApiError::WechatError(e.to_string())
@@ -172,7 +175,7 @@ impl ResponseError for ApiError {
         }
         let mut response = HttpResponse::build(status);
         match self {
-            ApiError::Busy | ApiError::NotReady | ApiError::StoreUnavailable | ApiError::WechatUnavailable(_) => {
+            ApiError::Busy | ApiError::NotReady | ApiError::StoreUnavailable | ApiError::WechatUnavailable => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
             ApiError::RateLimited { retry_after_s } => {
@@ -221,7 +224,7 @@ mod tests {
             ApiError::LoginCodeUsed,
             ApiError::LoginRefused,
             ApiError::WechatRateLimited,
-            ApiError::WechatUnavailable(String::new()),
+            ApiError::WechatUnavailable,
             ApiError::WechatError(String::new()),
             ApiError::StoreUnavailable,
             ApiError::UploadTimeout,

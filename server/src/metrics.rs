@@ -58,10 +58,6 @@ impl Metrics {
         Ok(Self { registry, requests, request_seconds, stage_seconds, queue_depth, cache, outcomes })
     }
 
-    pub fn register(&self, collector: Box<dyn prometheus::core::Collector>) -> Result<(), prometheus::Error> {
-        self.registry.register(collector)
-    }
-
     pub fn observe_stages(&self, t: &recognizer::recognize::Timings) {
         for (stage, ms) in
             [("decode", t.decode_ms), ("embed", t.embed_ms), ("search", t.search_ms), ("verify", t.verify_ms)]

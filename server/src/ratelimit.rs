@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::error::ApiError;
-use crate::redis_store::RedisStore;
+use crate::redis_store::{RedisStore, unix_now};
 
 const WINDOW_S: u64 = 60;
 
@@ -27,7 +27,7 @@ impl RateLimiter {
             return Ok(());
         }
         let Some(mut c) = self.store.connection().await else { return Ok(()) };
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = unix_now().as_secs();
         let window = now / WINDOW_S;
         let key = format!("mo:ratelimit:{scope}:{caller}:{window}");
         let counted: Result<(u64,), _> =

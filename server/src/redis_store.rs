@@ -12,6 +12,11 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 const RETRY_EVERY: Duration = Duration::from_secs(5);
 
+/// Time since the Unix epoch (what Redis-stored timestamps and windows use).
+pub fn unix_now() -> Duration {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
+}
+
 pub struct RedisStore {
     client: redis::Client,
     config: ConnectionManagerConfig,
@@ -59,6 +64,12 @@ impl RedisStore {
                 None
             }
         }
+    }
+
+    /// A connection for data that lives only in Redis (sessions, history):
+    /// without one the request fails with 503 `store_unavailable`.
+    pub async fn required(&self) -> Result<ConnectionManager, crate::error::ApiError> {
+        self.connection().await.ok_or(crate::error::ApiError::StoreUnavailable)
     }
 
     /// Whether Redis answers a PING right now.

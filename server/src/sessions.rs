@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
-use crate::redis_store::RedisStore;
+use crate::redis_store::{RedisStore, unix_now};
 use crate::wechat::Code2Session;
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -40,17 +40,9 @@ fn key(token: &str) -> String {
     format!("mo:session:{}", hex::encode(Sha256::digest(token.as_bytes())))
 }
 
-pub fn now_s() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
-
 impl Sessions {
     pub fn new(store: Arc<RedisStore>, ttl_s: u64) -> Self {
         Self { store, ttl_s }
-    }
-
-    async fn conn(&self) -> Result<redis::aio::ConnectionManager, ApiError> {
-        self.store.connection().await.ok_or(ApiError::StoreUnavailable)
     }
 
     /// Stores the identity and returns the new session token.
@@ -60,24 +52,24 @@ impl Sessions {
             openid: identity.openid,
             session_key: identity.session_key,
             unionid: identity.unionid,
-            created_at: now_s(),
+            created_at: unix_now().as_secs() as i64,
         };
         let json = serde_json::to_string(&session).map_err(|e| ApiError::Internal(e.into()))?;
-        let mut c = self.conn().await?;
+        let mut c = self.store.required().await?;
         c.set_ex::<_, _, ()>(key(&token), json, self.ttl_s).await.map_err(store_error)?;
         Ok(token)
     }
 
     /// The session behind a token; `None` if unknown or expired.
     pub async fn get(&self, token: &str) -> Result<Option<Session>, ApiError> {
-        let mut c = self.conn().await?;
+        let mut c = self.store.required().await?;
         let json: Option<String> = c.get(key(token)).await.map_err(store_error)?;
         Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
     }
 
     /// Ends a session; whether it existed.
     pub async fn delete(&self, token: &str) -> Result<bool, ApiError> {
-        let mut c = self.conn().await?;
+        let mut c = self.store.required().await?;
         let n: u32 = c.del(key(token)).await.map_err(store_error)?;
         Ok(n > 0)
     }

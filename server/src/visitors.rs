@@ -10,12 +10,8 @@ use redis::AsyncCommands;
 use serde::Serialize;
 
 use crate::error::ApiError;
-use crate::redis_store::RedisStore;
+use crate::redis_store::{RedisStore, unix_now};
 use crate::sessions::store_error;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
 
 pub const HISTORY_MAX: isize = 200;
 
@@ -52,10 +48,6 @@ impl Visitors {
         Self { store }
     }
 
-    async fn conn(&self) -> Result<redis::aio::ConnectionManager, ApiError> {
-        self.store.connection().await.ok_or(ApiError::StoreUnavailable)
-    }
-
     pub async fn add(&self, list: List, openid: &str, exhibit: &str) -> Result<(), ApiError> {
         // Scored in milliseconds, and always above the newest entry: two adds
         // within one millisecond must still keep their order.
@@ -68,11 +60,11 @@ impl Visitors {
             if keep > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(keep + 1)) end
             return at";
         let keep = if list == List::History { HISTORY_MAX } else { 0 };
-        let mut c = self.conn().await?;
+        let mut c = self.store.required().await?;
         redis::Script::new(ADD)
             .key(list.key(openid))
             .arg(exhibit)
-            .arg(now_ms())
+            .arg(unix_now().as_millis() as i64)
             .arg(keep)
             .invoke_async::<i64>(&mut c)
             .await
@@ -82,7 +74,7 @@ impl Visitors {
 
     /// Whether the exhibit was on the list.
     pub async fn remove(&self, list: List, openid: &str, exhibit: &str) -> Result<bool, ApiError> {
-        let mut c = self.conn().await?;
+        let mut c = self.store.required().await?;
         let n: u32 = c.zrem(list.key(openid), exhibit).await.map_err(store_error)?;
         Ok(n > 0)
     }
@@ -96,7 +88,7 @@ impl Visitors {
         limit: usize,
     ) -> Result<(Vec<Entry>, usize), ApiError> {
         let key = list.key(openid);
-        let mut c = self.conn().await?;
+        let mut c = self.store.required().await?;
         let stop = (offset + limit) as isize - 1;
         let (items, total): (Vec<(String, i64)>, usize) = redis::pipe()
             .zrevrange_withscores(&key, offset as isize, stop)

@@ -4,8 +4,8 @@ use actix_web::{HttpResponse, get, web};
 use recognizer::{Bundle, ExhibitRecord};
 use serde::Serialize;
 
-use super::museums::{LangQuery, lang_param};
-use crate::card::{ExhibitCard, ExhibitSummary, card, summary};
+use super::museums::LangQuery;
+use crate::card::{ExhibitCard, ExhibitSummary, card, lang_param, summary};
 use crate::error::{ApiError, ok};
 use crate::state::AppState;
 

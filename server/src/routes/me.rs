@@ -7,8 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::auth::require_visitor;
-use super::museums::lang_param;
-use crate::card::{ExhibitSummary, summary};
+use crate::card::{ExhibitSummary, lang_param, summary};
 use crate::error::{ApiError, ok};
 use crate::state::AppState;
 use crate::visitors::List;

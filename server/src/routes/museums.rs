@@ -6,7 +6,7 @@ use recognizer::ExhibitRecord;
 use recognizer::bundle::LangText;
 use serde::{Deserialize, Serialize};
 
-use crate::card::{ExhibitSummary, parse_lang, summary};
+use crate::card::{ExhibitSummary, lang_param, summary};
 use crate::error::{ApiError, ok};
 use crate::state::AppState;
 
@@ -23,10 +23,6 @@ struct Museum {
 #[derive(Debug, Deserialize)]
 pub struct LangQuery {
     pub lang: Option<String>,
-}
-
-pub fn lang_param(lang: Option<&str>) -> Result<&'static str, ApiError> {
-    parse_lang(lang).ok_or_else(|| ApiError::InvalidParameter { name: "lang", reason: "use zh or en".into() })
 }
 
 #[get("/api/v1/museums")]

@@ -10,8 +10,7 @@ use serde::Serialize;
 use std::time::Duration;
 
 use super::auth::{client_ip, optional_visitor};
-use crate::cache::Cache;
-use crate::card::{ExhibitCard, card, no_match_tips, parse_lang};
+use crate::card::{ExhibitCard, card, lang_param, no_match_tips};
 use crate::error::{ApiError, ok};
 use crate::sessions::Session;
 use crate::state::AppState;
@@ -131,8 +130,7 @@ pub async fn recognize(
     if file.is_empty() {
         return Err(ApiError::EmptyFile);
     }
-    let lang = parse_lang(upload.lang.as_deref())
-        .ok_or_else(|| ApiError::InvalidParameter { name: "lang", reason: "use zh or en".into() })?;
+    let lang = lang_param(upload.lang.as_deref())?;
     let museum = upload.museum;
     let bundle = state.bundle().ok_or(ApiError::NotReady)?;
     if let Some(m) = &museum
@@ -141,14 +139,17 @@ pub async fn recognize(
         return Err(ApiError::InvalidParameter { name: "museum", reason: format!("unknown museum `{m}`") });
     }
 
-    let key = Cache::key(bundle.version(), museum.as_deref(), &recognizer::sha256_bytes(&file));
-    let media = state.settings.server.media_base_url.clone();
-    if let Some(hit) = state.cache.get(&key).await {
-        state.metrics.cache.with_label_values(&["hit"]).inc();
-        remember(&state, visitor.as_ref(), &hit).await;
-        return Ok(ok(render(&bundle, &hit, lang, &media, true)));
+    // The photo is hashed only when the cache is on.
+    let key = state.cache.key(bundle.version(), museum.as_deref(), &file);
+    let media = state.settings.server.media_base_url.as_str();
+    if let Some(key) = &key {
+        if let Some(hit) = state.cache.get(key).await {
+            state.metrics.cache.with_label_values(&["hit"]).inc();
+            remember(&state, visitor.as_ref(), &hit).await;
+            return Ok(ok(render(&bundle, &hit, lang, media, true)));
+        }
+        state.metrics.cache.with_label_values(&["miss"]).inc();
     }
-    state.metrics.cache.with_label_values(&["miss"]).inc();
 
     let permit = state.queue.clone().try_acquire_owned().map_err(|_| ApiError::Busy)?;
     let span = tracing::Span::current();
@@ -174,9 +175,11 @@ pub async fn recognize(
     );
     state.metrics.observe_stages(&recognition.timings);
     state.metrics.outcomes.with_label_values(&[status]).inc();
-    state.cache.put(&key, &recognition).await;
+    if let Some(key) = &key {
+        state.cache.put(key, &recognition).await;
+    }
     remember(&state, visitor.as_ref(), &recognition).await;
-    Ok(ok(render(&bundle, &recognition, lang, &media, false)))
+    Ok(ok(render(&bundle, &recognition, lang, media, false)))
 }
 
 /// A logged-in visitor's matched exhibit goes into their history. History is
