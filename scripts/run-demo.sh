@@ -17,7 +17,9 @@ mkdir -p "$VAR"
 if [ ! -f "$VAR/demo/exhibits.json" ]; then
   ./target/release/index-builder demo --out "$VAR/demo" >/dev/null
 fi
-if [ -n "${REBUILD:-}" ] || [ ! -f "$MUSEUM_BUNDLES/CURRENT" ]; then
+# Bundles are per museum (var/bundles/<museum>/); an older single-museum
+# layout (var/bundles/CURRENT) is simply rebuilt.
+if [ -n "${REBUILD:-}" ] || [ ! -f "$MUSEUM_BUNDLES/palace-demo/CURRENT" ]; then
   ./target/release/index-builder build --records "$VAR/demo/exhibits.json" \
     --images "$VAR/demo/images" --museum palace-demo
 fi
@@ -31,6 +33,9 @@ if ! redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
 fi
 export APP__REDIS__URL="redis://127.0.0.1:$REDIS_PORT/"
 export APP__BUNDLES__ROOT="$MUSEUM_BUNDLES"
+# Admin API (development key unless one is given); museum profiles and uploads in var/admin.
+export APP__ADMIN__OPERATOR_KEY="${OPERATOR_KEY:-dev-operator-key}"
+export APP__ADMIN__DATA_DIR="$VAR/admin"
 
 # Development mode: the local fake WeChat API stands in for api.weixin.qq.com.
 WECHAT_PORT=${WECHAT_PORT:-8090}
@@ -45,5 +50,6 @@ serving on http://127.0.0.1:$PORT (Ctrl-C to stop); try:
   curl -F file=@var/demo/photos/pd-006-visitor.jpg -F lang=en http://127.0.0.1:$PORT/api/v1/recognize
   CODE=\$(curl -s -X POST http://127.0.0.1:$WECHAT_PORT/fake/login | sed 's/.*"code":"\([^"]*\)".*/\1/')   # what wx.login() gives
   curl -s -H 'content-type: application/json' -d "{\"code\":\"\$CODE\"}" http://127.0.0.1:$PORT/api/v1/session
+  curl -s -H 'Authorization: Bearer $APP__ADMIN__OPERATOR_KEY' http://127.0.0.1:$PORT/api/v1/admin/museums   # admin API (README)
 EOT
 ./target/release/museum-server

@@ -8,6 +8,8 @@ bash scripts/setup.sh
 eval "$(bash scripts/setup.sh env)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# Admin jobs in the end-to-end tests run the real index-builder binary.
+cargo build --release --locked --bins
 set +e
 cargo test --release --locked --workspace "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

@@ -11,6 +11,30 @@ use serde::Serialize;
 
 use crate::collection::{Collection, RecordIssue};
 
+/// Reports progress: (stage, done, total). Stages: `embedding`, `calibrating`, `writing`.
+#[derive(Clone, Default)]
+pub struct Progress(Option<std::sync::Arc<ProgressFn>>);
+
+type ProgressFn = dyn Fn(&str, usize, usize) + Send + Sync;
+
+impl Progress {
+    pub fn new(f: impl Fn(&str, usize, usize) + Send + Sync + 'static) -> Self {
+        Self(Some(std::sync::Arc::new(f)))
+    }
+
+    pub fn report(&self, stage: &str, done: usize, total: usize) {
+        if let Some(f) = &self.0 {
+            f(stage, done, total);
+        }
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Progress(on)" } else { "Progress(off)" })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
     /// Refuse to build when more than this share of records was rejected.
@@ -20,16 +44,24 @@ pub struct BuildOptions {
     /// Images per inference call.
     pub batch: usize,
     pub calibration: CalibrationOptions,
+    pub progress: Progress,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        Self { max_error_ratio: 0.0, publish: true, batch: 8, calibration: CalibrationOptions::default() }
+        Self {
+            max_error_ratio: 0.0,
+            publish: true,
+            batch: 8,
+            calibration: CalibrationOptions::default(),
+            progress: Progress::default(),
+        }
     }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BuildReport {
+    pub museum: String,
     pub version: String,
     pub published: bool,
     pub records_total: usize,
@@ -47,6 +79,8 @@ pub enum BuildError {
     TooManyRejected { rejected: usize, total: usize, max: f64, issues: Vec<RecordIssue> },
     #[error("the collection has no acceptable records")]
     Empty,
+    #[error("no exhibit `{0}` in the published bundle")]
+    UnknownExhibit(String),
     #[error("image {image} of exhibit {exhibit}: {source}")]
     Image {
         exhibit: String,
@@ -59,16 +93,17 @@ pub enum BuildError {
 }
 
 /// Embeds every image of `collection`, calibrates decisions on simulated
-/// photos run through `recognizer`, writes a new version under `root`, and
-/// publishes it if asked.
+/// photos run through `recognizer`, writes a new version under the museum's
+/// own root (`root/<museum>/`), and publishes it if asked.
 pub fn build_bundle(
     collection: &Collection,
     recognizer: &Recognizer,
     root: &Path,
     options: &BuildOptions,
 ) -> Result<BuildReport, BuildError> {
+    let root = &bundle::museum_root(root, &collection.museum)?;
     let rejected = collection.rejected.len();
-    if collection.total > 0 && rejected as f64 / collection.total as f64 > options.max_error_ratio {
+    if collection.error_ratio() > options.max_error_ratio {
         return Err(BuildError::TooManyRejected {
             rejected,
             total: collection.total,
@@ -90,10 +125,12 @@ pub fn build_bundle(
     for chunk in jobs.chunks(options.batch.max(1)) {
         let mut images = Vec::with_capacity(chunk.len());
         for &(exhibit, image) in chunk {
-            let bytes = std::fs::read(collection.images_dir.join(image)).map_err(|e| BuildError::Image {
-                exhibit: exhibit.into(),
-                image: image.into(),
-                source: recognizer::Error::InvalidImage { reason: e.to_string() },
+            let bytes = std::fs::read(crate::collection::image_path(&collection.images_dir, image)).map_err(|e| {
+                BuildError::Image {
+                    exhibit: exhibit.into(),
+                    image: image.into(),
+                    source: recognizer::Error::InvalidImage { reason: e.to_string() },
+                }
             })?;
             let decoded = decode_image(&bytes, DecodeLimits::default()).map_err(|source| BuildError::Image {
                 exhibit: exhibit.into(),
@@ -107,23 +144,30 @@ pub fn build_bundle(
         for v in embedder.embed_batch(&images)? {
             raw.extend_from_slice(&v);
         }
-        tracing::debug!(done = entries.len(), total = jobs.len(), "embedded");
+        options.progress.report("embedding", entries.len(), jobs.len());
     }
     let embed_seconds = started.elapsed().as_secs_f64();
 
     let projection = Projection::fit(&raw, embedder.dim());
-    let index = VectorIndex::build_flat(embedder.dim(), &projection.apply_all(&raw))?;
+    let (index, recall) = VectorIndex::build_for_size(embedder.dim(), &projection.apply_all(&raw))?;
     let vectors = entries.len();
     let local = Some(recognizer::local::LocalIndex::from_images(&local)?);
-    let unsaved = Bundle::unsaved(embedder.manifest(), index, entries, local, collection.records.clone(), projection)?;
+    let mut unsaved =
+        Bundle::unsaved(embedder.manifest(), index, entries, local, collection.records.clone(), projection)?;
+    unsaved.set_index_recall(recall);
     let started = Instant::now();
-    let calibration = calibrate(recognizer, &unsaved, &collection.images_dir, &options.calibration)?;
+    let calibration = calibrate(recognizer, &unsaved, &collection.images_dir, &options.calibration, &|done, total| {
+        options.progress.report("calibrating", done, total)
+    })?;
     let calibrate_seconds = started.elapsed().as_secs_f64();
+    options.progress.report("writing", 0, 1);
     let manifest = bundle::write(root, &unsaved, calibration)?;
+    options.progress.report("writing", 1, 1);
     if options.publish {
         bundle::publish(root, &manifest.version)?;
     }
     Ok(BuildReport {
+        museum: collection.museum.clone(),
         version: manifest.version.clone(),
         published: options.publish,
         records_total: collection.total,

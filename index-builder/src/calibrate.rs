@@ -52,6 +52,7 @@ pub fn calibrate(
     bundle: &Bundle,
     images_dir: &Path,
     options: &CalibrationOptions,
+    progress: &dyn Fn(usize, usize),
 ) -> Result<Calibration, recognizer::Error> {
     let n = bundle.vectors.len();
     let distinct = bundle.exhibits().len();
@@ -65,7 +66,7 @@ pub fn calibrate(
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let load = |i: usize| -> Result<RgbImage, recognizer::Error> {
         let entry = &bundle.vectors[i];
-        let bytes = std::fs::read(images_dir.join(&entry.image))
+        let bytes = std::fs::read(crate::collection::image_path(images_dir, &entry.image))
             .map_err(|e| recognizer::Error::InvalidImage { reason: format!("{}: {e}", entry.image) })?;
         let img = decode_image(&bytes, DecodeLimits::default())?;
         // Calibration needs no more detail than the model sees.
@@ -81,6 +82,7 @@ pub fn calibrate(
         let scene = simulated_photo(&load(i)?, &load(j)?, &mut rng);
         let candidates = recognizer.score(bundle, &scene, &mut Timings::default())?;
         photos.push(SimulatedPhoto::new(&own, candidates));
+        progress(q + 1, total);
     }
 
     let sorted = |f: &dyn Fn(&SimulatedPhoto) -> Option<f32>| {

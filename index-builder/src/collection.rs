@@ -19,13 +19,17 @@ pub struct RecordIssue {
     pub reasons: Vec<String>,
 }
 
-/// A validated collection: accepted records plus the verdicts on the rest.
+/// A validated collection of one museum: accepted records plus the verdicts on the rest.
 #[derive(Debug, Clone)]
 pub struct Collection {
+    /// The museum (tenant) the collection belongs to.
+    pub museum: String,
     pub records: Vec<ExhibitRecord>,
     pub images_dir: PathBuf,
     pub rejected: Vec<RecordIssue>,
     pub total: usize,
+    /// Input position of each accepted record.
+    pub positions: Vec<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,13 +40,73 @@ pub enum CollectionError {
     Format { path: PathBuf, reason: String },
 }
 
-/// Reads and validates a collection. `default_museum` fills records without one.
-pub fn load_collection(records: &Path, images_dir: &Path, default_museum: &str) -> Result<Collection, CollectionError> {
+/// One record's verdict, as the validation report lists it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Verdict {
+    pub position: usize,
+    pub id: Option<String>,
+    /// `accepted` or `rejected`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}
+
+/// The validation report: a verdict for every record, in input order.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ValidationReport {
+    pub museum: String,
+    pub total: usize,
+    pub accepted: usize,
+    pub rejected: usize,
+    /// Rejected records' share of all records.
+    pub error_ratio: f64,
+    pub records: Vec<Verdict>,
+}
+
+impl Collection {
+    /// Every record's verdict (accepted ones by their position in the input).
+    pub fn report(&self) -> ValidationReport {
+        let mut records: Vec<Verdict> = self
+            .rejected
+            .iter()
+            .map(|r| Verdict { position: r.position, id: r.id.clone(), status: "rejected", reasons: r.reasons.clone() })
+            .collect();
+        records.extend(self.records.iter().zip(&self.positions).map(|(r, &position)| Verdict {
+            position,
+            id: Some(r.id.clone()),
+            status: "accepted",
+            reasons: Vec::new(),
+        }));
+        records.sort_by_key(|v| v.position);
+        ValidationReport {
+            museum: self.museum.clone(),
+            total: self.total,
+            accepted: self.records.len(),
+            rejected: self.rejected.len(),
+            error_ratio: self.error_ratio(),
+            records,
+        }
+    }
+
+    pub fn error_ratio(&self) -> f64 {
+        if self.total == 0 { 0.0 } else { self.rejected.len() as f64 / self.total as f64 }
+    }
+}
+
+/// Reads and validates one museum's collection. Records without a museum get
+/// `museum`; records naming another museum are rejected.
+pub fn load_collection(records: &Path, images_dir: &Path, museum: &str) -> Result<Collection, CollectionError> {
+    let default_museum = museum;
     let raw = parse_records(records, default_museum)?;
+    let fetch_errors: HashMap<String, String> = std::fs::read(images_dir.join(FETCH_ERRORS))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
     let total = raw.len();
     let mut seen_ids = HashSet::new();
     let mut seen_accessions = HashSet::new();
     let mut accepted = Vec::new();
+    let mut positions = Vec::new();
     let mut rejected = Vec::new();
     for (i, parsed) in raw.into_iter().enumerate() {
         let position = i + 1;
@@ -54,6 +118,9 @@ pub fn load_collection(records: &Path, images_dir: &Path, default_museum: &str) 
             }
         };
         let mut reasons = Vec::new();
+        if record.museum != museum {
+            reasons.push(format!("belongs to museum `{}`, but this collection is `{museum}`'s", record.museum));
+        }
         if record.id.trim().is_empty() {
             reasons.push("missing id".to_owned());
         } else if !record.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
@@ -69,7 +136,7 @@ pub fn load_collection(records: &Path, images_dir: &Path, default_museum: &str) 
             reasons.push("no images".to_owned());
         }
         for name in &record.images {
-            if let Err(reason) = check_image(images_dir, name) {
+            if let Err(reason) = check_image(images_dir, name, &fetch_errors) {
                 reasons.push(format!("image {name}: {reason}"));
             }
         }
@@ -82,21 +149,58 @@ pub fn load_collection(records: &Path, images_dir: &Path, default_museum: &str) 
         }
         if reasons.is_empty() {
             accepted.push(record);
+            positions.push(position);
         } else {
             rejected.push(RecordIssue { position, id: Some(record.id).filter(|s| !s.is_empty()), reasons });
         }
     }
-    Ok(Collection { records: accepted, images_dir: images_dir.to_owned(), rejected, total })
+    Ok(Collection {
+        museum: museum.to_owned(),
+        records: accepted,
+        positions,
+        images_dir: images_dir.to_owned(),
+        rejected,
+        total,
+    })
 }
 
-/// An image must stay inside the images folder, exist, and have a decodable header.
-fn check_image(dir: &Path, name: &str) -> Result<(), String> {
+/// Where fetched copies of URL images live inside an images folder.
+pub const FETCHED_DIR: &str = "_fetched";
+/// Why URL images could not be fetched: `{url: reason}` in the images folder.
+pub const FETCH_ERRORS: &str = "_fetched/errors.json";
+
+/// Whether an image name is a URL (fetched at import) rather than a file name.
+pub fn is_url(name: &str) -> bool {
+    name.starts_with("http://") || name.starts_with("https://")
+}
+
+/// The file holding image `name`: the name itself under `dir`, or for a
+/// URL, the copy fetched at import (named by the URL's sha256).
+pub fn image_path(dir: &Path, name: &str) -> PathBuf {
+    if is_url(name) { dir.join(FETCHED_DIR).join(recognizer::sha256_bytes(name.as_bytes())) } else { dir.join(name) }
+}
+
+/// An image must stay inside the images folder, exist, and have a decodable
+/// header; a URL image must have been fetched.
+fn check_image(dir: &Path, name: &str, fetch_errors: &HashMap<String, String>) -> Result<(), String> {
+    if is_url(name) {
+        if let Some(reason) = fetch_errors.get(name) {
+            return Err(format!("unreachable URL ({reason})"));
+        }
+        if !image_path(dir, name).is_file() {
+            return Err("URL not fetched (import the collection with `index-builder import`)".into());
+        }
+        return check_decodable(&image_path(dir, name));
+    }
     let rel = Path::new(name);
     if rel.is_absolute() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
         return Err("path must be relative and stay inside the images folder".into());
     }
-    let path = dir.join(rel);
-    let reader = image::ImageReader::open(&path).map_err(|e| format!("unreadable ({e})"))?;
+    check_decodable(&dir.join(rel))
+}
+
+fn check_decodable(path: &Path) -> Result<(), String> {
+    let reader = image::ImageReader::open(path).map_err(|e| format!("unreadable ({e})"))?;
     let reader = reader.with_guessed_format().map_err(|e| format!("unreadable ({e})"))?;
     let (w, h) = reader.into_dimensions().map_err(|e| format!("not a decodable image ({e})"))?;
     if w.min(h) < 64 {
@@ -105,9 +209,9 @@ fn check_image(dir: &Path, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-type Parsed = Vec<Result<ExhibitRecord, String>>;
+pub(crate) type Parsed = Vec<Result<ExhibitRecord, String>>;
 
-fn parse_records(path: &Path, default_museum: &str) -> Result<Parsed, CollectionError> {
+pub(crate) fn parse_records(path: &Path, default_museum: &str) -> Result<Parsed, CollectionError> {
     let text =
         std::fs::read_to_string(path).map_err(|source| CollectionError::Read { path: path.to_owned(), source })?;
     let format_err = |reason: String| CollectionError::Format { path: path.to_owned(), reason };

@@ -141,11 +141,37 @@ fn set_tag(path: &Path) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
-/// Builds a temporary bundle from the refs and runs every query and unknown photo.
+/// Writes `records` as one museum's collection and builds its bundle under `work/bundles`.
+fn build_museum(
+    recognizer: &Recognizer,
+    work: &Path,
+    images: &Path,
+    museum: &str,
+    mut records: Vec<ExhibitRecord>,
+) -> Result<Bundle, EvalError> {
+    for r in &mut records {
+        r.museum = museum.to_owned();
+    }
+    let records_path = work.join(format!("records-{museum}.json"));
+    let json = serde_json::to_vec(&records).unwrap_or_default();
+    std::fs::write(&records_path, json).map_err(|e| EvalError::Io(records_path.clone(), e))?;
+    let collection = load_collection(&records_path, images, museum)?;
+    let bundles = work.join("bundles");
+    // Unreadable refs are reported by the collection, not fatal for an eval.
+    let options = BuildOptions { max_error_ratio: 1.0, ..BuildOptions::default() };
+    build_bundle(&collection, recognizer, &bundles, &options)?;
+    Ok(Bundle::load_current(&bundles.join(museum), recognizer.embedder().manifest())?)
+}
+
+/// Builds a temporary bundle from the refs and runs every query and unknown
+/// photo. With `separate_museums`, every distractor set is a museum of its
+/// own and photos are recognised across all museums (the server's unscoped
+/// path); otherwise the distractors share the set's bundle.
 pub fn evaluate(
     recognizer: &Recognizer,
     dataset: &Path,
     distractors: &[PathBuf],
+    separate_museums: bool,
     progress: impl Fn(usize, usize),
 ) -> Result<EvalReport, EvalError> {
     let work = tempfile::tempdir().map_err(|e| EvalError::Io(std::env::temp_dir(), e))?;
@@ -157,18 +183,22 @@ pub fn evaluate(
     if catalog_objects == 0 {
         return Err(EvalError::EmptyDataset(dataset.to_owned()));
     }
+    let mut others = Vec::new();
     for d in distractors {
-        catalog_images += add_catalog(d, &format!("distractor-{}", set_tag(d)), &images, &mut records)?;
+        let museum = format!("distractor-{}", set_tag(d));
+        let mut set = Vec::new();
+        catalog_images += add_catalog(d, &museum, &images, &mut set)?;
+        if separate_museums {
+            others.push((museum, set));
+        } else {
+            records.extend(set);
+        }
     }
-    let records_path = work.path().join("records.json");
-    let json = serde_json::to_vec(&records).unwrap_or_default();
-    std::fs::write(&records_path, json).map_err(|e| EvalError::Io(records_path.clone(), e))?;
-    let collection = load_collection(&records_path, &images, &tag)?;
-    let bundles = work.path().join("bundles");
-    // Unreadable refs are reported by the collection, not fatal for an eval.
-    let options = BuildOptions { max_error_ratio: 1.0, ..BuildOptions::default() };
-    build_bundle(&collection, recognizer, &bundles, &options)?;
-    let bundle = Bundle::load_current(&bundles, recognizer.embedder().manifest())?;
+    let mut bundles = vec![build_museum(recognizer, work.path(), &images, &tag, records)?];
+    for (museum, set) in others {
+        bundles.push(build_museum(recognizer, work.path(), &images, &museum, set)?);
+    }
+    let bundle = &bundles[0];
 
     let mut photos = Vec::new();
     for dir in subdirs(dataset)? {
@@ -190,7 +220,7 @@ pub fn evaluate(
     for (i, photo) in photos.iter().enumerate() {
         let bytes = std::fs::read(&photo.path).map_err(|e| EvalError::Io(photo.path.clone(), e))?;
         let t = Instant::now();
-        let result = recognizer.recognize_bytes(&bundle, &bytes, None);
+        let result = recognizer.recognize_across(&bundles.iter().collect::<Vec<_>>(), &bytes);
         latencies.push(t.elapsed().as_secs_f64() * 1000.0);
         let r = match result {
             Ok(r) => {

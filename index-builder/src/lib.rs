@@ -9,6 +9,11 @@ pub mod build;
 pub mod calibrate;
 pub mod collection;
 pub mod eval;
+pub mod update;
 
-pub use build::{BuildOptions, BuildReport, build_bundle};
-pub use collection::{Collection, RecordIssue, load_collection};
+pub use build::{BuildOptions, BuildReport, Progress, build_bundle};
+pub use collection::{Collection, RecordIssue, ValidationReport, load_collection};
+pub use update::{ChangeReport, apply_changes};
+pub mod fetch;
+pub mod iiif;
+pub mod import;

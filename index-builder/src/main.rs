@@ -60,37 +60,105 @@ enum Command {
         #[arg(long, default_value_t = 1512)]
         height: u32,
     },
-    /// Validate a collection, embed it, write a new bundle version and publish it.
-    Build {
+    /// Stage a museum's collection (records + images from a zip, a folder or URLs, or IIIF manifests) and validate it.
+    Import {
+        #[arg(long)]
+        museum: String,
         /// Records: a JSON array or a CSV file.
         #[arg(long)]
+        records: Option<PathBuf>,
+        /// A zip of the images the records name.
+        #[arg(long)]
+        zip: Option<PathBuf>,
+        /// A folder of the images the records name.
+        #[arg(long)]
+        images: Option<PathBuf>,
+        /// IIIF Presentation 3 manifest URL (repeatable; instead of --records).
+        #[arg(long)]
+        iiif: Vec<String>,
+        /// Folder to stage into (must not exist yet).
+        #[arg(long)]
+        out: PathBuf,
+        /// Host allowed even on an internal address (repeatable; e.g. a museum's intranet server).
+        #[arg(long)]
+        allow_host: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate records against an image folder and print every record's verdict.
+    Validate {
+        #[arg(long)]
+        museum: String,
+        #[arg(long)]
         records: PathBuf,
-        /// Folder the records' image names are relative to.
         #[arg(long)]
         images: PathBuf,
-        /// Bundle root (holds versions/ and CURRENT).
-        #[arg(long, env = "MUSEUM_BUNDLES")]
-        bundles: PathBuf,
-        /// Museum id for records that do not name one.
-        #[arg(long, default_value = "default")]
-        museum: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Embed a validated collection, write a new bundle version for the museum and publish it.
+    Build {
+        #[command(flatten)]
+        source: SourceArgs,
+        #[command(flatten)]
+        target: TargetArgs,
         /// Refuse the build when more than this share of records is rejected.
         #[arg(long, default_value_t = 0.0)]
         max_error_ratio: f64,
         /// Write the version but leave CURRENT as it is.
         #[arg(long)]
         no_publish: bool,
-        /// Print the report as JSON.
+        /// Progress and the report as JSON lines on stdout (for scripts).
         #[arg(long)]
         json: bool,
         #[command(flatten)]
         model: ModelArgs,
     },
-    /// Point CURRENT at an existing version.
+    /// Add or replace exhibits (records + their images) in the published bundle, without a full rebuild.
+    Upsert {
+        #[command(flatten)]
+        source: SourceArgs,
+        #[command(flatten)]
+        target: TargetArgs,
+        #[arg(long)]
+        no_publish: bool,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Delete exhibits from the published bundle, without a full rebuild.
+    Delete {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Exhibit id (repeatable).
+        #[arg(long, required = true)]
+        exhibit: Vec<String>,
+        #[arg(long)]
+        no_publish: bool,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Point the museum's CURRENT at an existing version.
     Publish {
-        #[arg(long, env = "MUSEUM_BUNDLES")]
-        bundles: PathBuf,
+        #[command(flatten)]
+        target: TargetArgs,
         version: String,
+    },
+    /// Publish the version before the current one (or the one named).
+    Rollback {
+        #[command(flatten)]
+        target: TargetArgs,
+        version: Option<String>,
+    },
+    /// Delete old versions, keeping the newest ones and the published one.
+    Gc {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[arg(long, default_value_t = 5)]
+        keep: usize,
     },
     /// Measure accuracy and latency on real photos (layout: ../shared/eval/README.md).
     Eval {
@@ -100,17 +168,143 @@ enum Command {
         /// Sets whose refs are added to the index as distractors (repeatable).
         #[arg(long)]
         distractors: Vec<PathBuf>,
+        /// Put each distractor set in a museum of its own and recognise across all museums.
+        #[arg(long)]
+        separate_museums: bool,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
         model: ModelArgs,
     },
-    /// List versions; the published one is marked with '*'.
+    /// List museums and versions; published ones are marked with '*'.
     List {
         #[arg(long, env = "MUSEUM_BUNDLES")]
         bundles: PathBuf,
+        /// Only this museum.
+        #[arg(long)]
+        museum: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
+}
+
+/// Records and images: a staged import folder, or the two given apart.
+#[derive(clap::Args, Debug)]
+struct SourceArgs {
+    /// A folder written by `index-builder import`.
+    #[arg(long, conflicts_with_all = ["records", "images"])]
+    staged: Option<PathBuf>,
+    /// Records: a JSON array or a CSV file.
+    #[arg(long, requires = "images")]
+    records: Option<PathBuf>,
+    /// Folder the records' image names are relative to.
+    #[arg(long)]
+    images: Option<PathBuf>,
+}
+
+impl SourceArgs {
+    fn load(&self, museum: &str) -> anyhow::Result<index_builder::Collection> {
+        let (records, images) = match (&self.staged, &self.records, &self.images) {
+            (Some(dir), _, _) => (
+                index_builder::import::staged_records(dir)
+                    .with_context(|| format!("{} holds no staged records", dir.display()))?,
+                index_builder::import::staged_images(dir),
+            ),
+            (None, Some(r), Some(i)) => (r.clone(), i.clone()),
+            _ => bail!("give --staged DIR, or --records FILE and --images DIR"),
+        };
+        Ok(load_collection(&records, &images, museum)?)
+    }
+}
+
+/// Which museum's bundles.
+#[derive(clap::Args, Debug)]
+struct TargetArgs {
+    #[arg(long)]
+    museum: String,
+    /// Bundle root (one folder per museum, each with versions/ and CURRENT).
+    #[arg(long, env = "MUSEUM_BUNDLES")]
+    bundles: PathBuf,
+}
+
+impl TargetArgs {
+    fn root(&self) -> anyhow::Result<PathBuf> {
+        Ok(bundle::museum_root(&self.bundles, &self.museum)?)
+    }
+}
+
+/// Output for people (progress bars on stderr, text) or for scripts (one
+/// JSON object per line on stdout: `progress` events, then `result`).
+struct Output {
+    json: bool,
+    bars: indicatif::MultiProgress,
+    current: std::sync::Mutex<Option<(String, indicatif::ProgressBar)>>,
+}
+
+impl Output {
+    fn new(json: bool) -> Arc<Self> {
+        Arc::new(Self { json, bars: indicatif::MultiProgress::new(), current: std::sync::Mutex::new(None) })
+    }
+
+    fn progress(self: &Arc<Self>) -> index_builder::Progress {
+        let out = self.clone();
+        index_builder::Progress::new(move |stage, done, total| out.step(stage, done, total))
+    }
+
+    fn step(&self, stage: &str, done: usize, total: usize) {
+        if self.json {
+            println!("{}", serde_json::json!({ "event": "progress", "stage": stage, "done": done, "total": total }));
+            return;
+        }
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if current.as_ref().is_none_or(|(s, _)| s != stage) {
+            if let Some((_, bar)) = current.take() {
+                bar.finish();
+            }
+            let bar = self.bars.add(indicatif::ProgressBar::new(total as u64));
+            let style = indicatif::ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> ");
+            bar.set_style(style);
+            bar.set_prefix(stage.to_owned());
+            *current = Some((stage.to_owned(), bar));
+        }
+        if let Some((_, bar)) = current.as_ref() {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+    }
+
+    /// Prints an event as a JSON line (scripts) or runs `human`.
+    fn event<T: serde::Serialize>(&self, event: &str, value: &T, human: impl FnOnce()) {
+        if let Some((_, bar)) = self.current.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            bar.finish();
+        }
+        if self.json {
+            let mut v = serde_json::to_value(value).unwrap_or_default();
+            if let Some(map) = v.as_object_mut() {
+                map.insert("event".into(), event.into());
+            }
+            println!("{v}");
+        } else {
+            human();
+        }
+    }
+}
+
+fn print_report(report: &index_builder::ValidationReport) {
+    for v in report.records.iter().filter(|v| v.status == "rejected") {
+        eprintln!("rejected record #{} ({}): {}", v.position, v.id.as_deref().unwrap_or("no id"), v.reasons.join("; "));
+    }
+    println!(
+        "{}: {} records, {} accepted, {} rejected ({:.1}%)",
+        report.museum,
+        report.total,
+        report.accepted,
+        report.rejected,
+        report.error_ratio * 100.0
+    );
 }
 
 fn main() {
@@ -118,9 +312,29 @@ fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    if let Err(e) = run(Cli::parse()) {
+    let cli = Cli::parse();
+    let json = cli.command.json();
+    if let Err(e) = run(cli) {
+        if json {
+            println!("{}", serde_json::json!({ "event": "error", "error": format!("{e:#}") }));
+        }
         eprintln!("error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+impl Command {
+    fn json(&self) -> bool {
+        match self {
+            Command::Import { json, .. }
+            | Command::Validate { json, .. }
+            | Command::Build { json, .. }
+            | Command::Upsert { json, .. }
+            | Command::Delete { json, .. }
+            | Command::Eval { json, .. }
+            | Command::List { json, .. } => *json,
+            _ => false,
+        }
     }
 }
 
@@ -139,26 +353,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("writing {}", out.display()))?;
             println!("{n} photos of {width}x{height} in {}", out.display());
         }
-        Command::Build { records, images, bundles, museum, max_error_ratio, no_publish, json, model } => {
-            let collection = load_collection(&records, &images, &museum)?;
-            for issue in &collection.rejected {
-                eprintln!(
-                    "rejected record #{} ({}): {}",
-                    issue.position,
-                    issue.id.as_deref().unwrap_or("no id"),
-                    issue.reasons.join("; ")
-                );
+        Command::Import { museum, records, zip, images, iiif, out, allow_host, json } => {
+            if out.exists() {
+                bail!("{} exists already: stage each import into a new folder", out.display());
             }
+            let output = Output::new(json);
+            let source = index_builder::import::ImportSource { records, zip, images, iiif };
+            let fetcher = index_builder::fetch::Fetcher::new(index_builder::fetch::FetchOptions {
+                allow_hosts: allow_host,
+                ..Default::default()
+            })?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let progress = output.progress();
+            let (_, report) =
+                runtime.block_on(index_builder::import::stage_import(&source, &museum, &out, &fetcher, &progress))?;
+            output.event("result", &report, || print_report(&report));
+        }
+        Command::Validate { museum, records, images, json } => {
+            let report = load_collection(&records, &images, &museum)?.report();
+            Output::new(json).event("result", &report, || print_report(&report));
+        }
+        Command::Build { source, target, max_error_ratio, no_publish, json, model } => {
+            let output = Output::new(json);
+            let collection = source.load(&target.museum)?;
+            let validation = collection.report();
+            output.event("validated", &validation, || print_report(&validation));
             let recognizer = model.recognizer()?;
-            let options = BuildOptions { max_error_ratio, publish: !no_publish, ..BuildOptions::default() };
-            let report = build_bundle(&collection, &recognizer, &bundles, &options)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
+            let options = BuildOptions {
+                max_error_ratio,
+                publish: !no_publish,
+                progress: output.progress(),
+                ..BuildOptions::default()
+            };
+            let report = build_bundle(&collection, &recognizer, &target.bundles, &options)?;
+            output.event("result", &report, || {
                 let cal = &report.manifest.calibration;
                 println!(
-                    "built {} ({} of {} records, {} images, {:.1}s embedding, {:.1}s calibrating){}",
+                    "built {} for {} ({} of {} records, {} images, {:.1}s embedding, {:.1}s calibrating){}",
                     report.version,
+                    report.museum,
                     report.records_accepted,
                     report.records_total,
                     report.vectors,
@@ -175,20 +408,57 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     cal.accept_score,
                     cal.accept_margin
                 );
-            }
+            });
         }
-        Command::Publish { bundles, version } => {
-            bundle::publish(&bundles, &version)?;
-            println!("published {version}");
-        }
-        Command::List { bundles } => list(&bundles)?,
-        Command::Eval { dataset, distractors, json, model } => {
+        Command::Upsert { source, target, no_publish, json, model } => {
+            let output = Output::new(json);
+            let collection = source.load(&target.museum)?;
             let recognizer = model.recognizer()?;
-            let report = index_builder::eval::evaluate(&recognizer, &dataset, &distractors, |done, total| {
-                if done % 50 == 0 || done == total {
-                    tracing::info!(done, total, "photos recognised");
-                }
-            })?;
+            let progress = output.progress();
+            let report =
+                index_builder::apply_changes(&recognizer, &target.bundles, &collection, &[], !no_publish, &progress)?;
+            output.event("result", &report, || print_change(&report));
+        }
+        Command::Delete { target, exhibit, no_publish, json, model } => {
+            let output = Output::new(json);
+            let recognizer = model.recognizer()?;
+            let empty = index_builder::Collection {
+                museum: target.museum.clone(),
+                records: Vec::new(),
+                images_dir: PathBuf::new(),
+                rejected: Vec::new(),
+                total: 0,
+                positions: Vec::new(),
+            };
+            let progress = output.progress();
+            let report =
+                index_builder::apply_changes(&recognizer, &target.bundles, &empty, &exhibit, !no_publish, &progress)?;
+            output.event("result", &report, || print_change(&report));
+        }
+        Command::Publish { target, version } => {
+            bundle::publish(&target.root()?, &version)?;
+            println!("published {version} for {}", target.museum);
+        }
+        Command::Rollback { target, version } => {
+            let now = bundle::rollback(&target.root()?, version.as_deref())?;
+            println!("published {now} for {}", target.museum);
+        }
+        Command::Gc { target, keep } => {
+            let removed = bundle::gc(&target.root()?, keep)?;
+            for v in &removed {
+                println!("removed {v}");
+            }
+            println!("{} versions removed for {}", removed.len(), target.museum);
+        }
+        Command::List { bundles, museum, json } => list(&bundles, museum.as_deref(), json)?,
+        Command::Eval { dataset, distractors, separate_museums, json, model } => {
+            let recognizer = model.recognizer()?;
+            let report =
+                index_builder::eval::evaluate(&recognizer, &dataset, &distractors, separate_museums, |done, total| {
+                    if done % 50 == 0 || done == total {
+                        tracing::info!(done, total, "photos recognised");
+                    }
+                })?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
@@ -222,15 +492,43 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn list(root: &Path) -> anyhow::Result<()> {
-    let current = bundle::current_version(root)?;
-    let versions = bundle::list_versions(root)?;
-    if versions.is_empty() {
-        bail!("no versions under {}", root.display());
+fn print_change(r: &index_builder::ChangeReport) {
+    println!(
+        "{} for {}: {} upserted, {} deleted, {} exhibits ({:.1}s){}",
+        r.version,
+        r.museum,
+        r.upserted.len(),
+        r.deleted.len(),
+        r.exhibits,
+        r.seconds,
+        if r.published { ", published" } else { "" }
+    );
+}
+
+fn list(root: &Path, only: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let museums = match only {
+        Some(m) => vec![m.to_owned()],
+        None => bundle::list_museums(root)?,
+    };
+    if museums.is_empty() {
+        bail!("no museums under {}", root.display());
     }
-    for v in versions {
-        let mark = if current.as_deref() == Some(v.as_str()) { '*' } else { ' ' };
-        println!("{mark} {v}");
+    let mut all = Vec::new();
+    for museum in museums {
+        let mroot = bundle::museum_root(root, &museum)?;
+        let current = bundle::current_version(&mroot)?;
+        let versions = bundle::list_versions(&mroot)?;
+        if !json {
+            println!("{museum}");
+            for v in &versions {
+                let mark = if current.as_deref() == Some(v.as_str()) { '*' } else { ' ' };
+                println!("  {mark} {v}");
+            }
+        }
+        all.push(serde_json::json!({ "museum": museum, "current": current, "versions": versions }));
+    }
+    if json {
+        println!("{}", serde_json::json!({ "museums": all }));
     }
     Ok(())
 }

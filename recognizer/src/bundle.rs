@@ -180,11 +180,17 @@ impl Calibration {
 pub struct BundleManifest {
     pub format: u32,
     pub version: String,
+    /// The museum (tenant) this bundle belongs to.
+    #[serde(default)]
+    pub museum: String,
     pub created_at: DateTime<Utc>,
     pub model: ModelRef,
     pub counts: Counts,
     /// Index type as a FAISS factory string.
     pub index_kind: String,
+    /// For approximate indexes: recall@10 against exact search, measured at build time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_recall_at_10: Option<f32>,
     pub calibration: Calibration,
     /// Maps raw model features to the index's unit vectors.
     pub projection: crate::Projection,
@@ -270,10 +276,12 @@ impl Bundle {
         let manifest = BundleManifest {
             format: FORMAT_VERSION,
             version: "unsaved".into(),
+            museum: exhibits.first().map(|e| e.museum.clone()).unwrap_or_default(),
             created_at: Utc::now(),
             model: ModelRef::from(model),
             counts: Counts { exhibits: exhibits.len(), vectors: vectors.len() },
-            index_kind: "Flat".into(),
+            index_kind: index.kind(),
+            index_recall_at_10: None,
             calibration: Calibration::uncalibrated(),
             projection,
             files: BTreeMap::new(),
@@ -309,6 +317,12 @@ impl Bundle {
                 ),
             ));
         }
+        if let Some(e) = exhibits.iter().find(|e| e.museum != exhibits[0].museum) {
+            return Err(Error::bundle(
+                &dir,
+                format!("exhibit {} belongs to museum {}, not {}", e.id, e.museum, exhibits[0].museum),
+            ));
+        }
         let by_id: HashMap<String, usize> = exhibits.iter().enumerate().map(|(i, e)| (e.id.clone(), i)).collect();
         if by_id.len() != exhibits.len() {
             return Err(Error::bundle(&dir, "duplicate exhibit ids"));
@@ -319,6 +333,11 @@ impl Bundle {
         Ok(Self { manifest, dir, index, vectors, local, exhibits, by_id })
     }
 
+    /// Records the approximate index's measured recall in the manifest to be written.
+    pub fn set_index_recall(&mut self, recall: Option<f32>) {
+        self.manifest.index_recall_at_10 = recall;
+    }
+
     /// Turns a raw model feature into a query vector for this bundle's index.
     pub fn project(&self, raw: &[f32]) -> Vec<f32> {
         self.manifest.projection.apply(raw)
@@ -326,6 +345,15 @@ impl Bundle {
 
     pub fn version(&self) -> &str {
         &self.manifest.version
+    }
+
+    /// The museum this bundle serves (older bundles: their first record's).
+    pub fn museum(&self) -> &str {
+        if self.manifest.museum.is_empty() {
+            self.exhibits.first().map_or("", |e| e.museum.as_str())
+        } else {
+            &self.manifest.museum
+        }
     }
 
     pub fn exhibit(&self, id: &str) -> Option<&ExhibitRecord> {
@@ -420,10 +448,12 @@ pub fn write(root: &Path, new: &Bundle, calibration: Calibration) -> Result<Bund
     let manifest = BundleManifest {
         format: FORMAT_VERSION,
         version: version.clone(),
+        museum: new.museum().to_owned(),
         created_at,
         model: new.manifest.model.clone(),
         counts: new.manifest.counts.clone(),
         index_kind: new.manifest.index_kind.clone(),
+        index_recall_at_10: new.manifest.index_recall_at_10,
         calibration,
         projection: new.manifest.projection.clone(),
         files,
@@ -434,6 +464,92 @@ pub fn write(root: &Path, new: &Bundle, calibration: Calibration) -> Result<Bund
     std::fs::rename(&tmp_path, &final_dir).map_err(Error::io("renaming bundle into place"))?;
     sync_dir(&versions);
     Ok(manifest)
+}
+
+/// Whether `id` can name a museum (and its folder): 1-64 ASCII letters,
+/// digits, '-' or '_', not starting with '-'.
+pub fn valid_museum_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && !id.starts_with('-')
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The bundle root of one museum: `<root>/<museum>/` holds its `versions/`
+/// and `CURRENT`. Every museum is a tenant with bundles of its own.
+pub fn museum_root(root: &Path, museum: &str) -> Result<PathBuf> {
+    if !valid_museum_id(museum) {
+        return Err(Error::bundle(root, format!("`{museum}` is not a valid museum id")));
+    }
+    Ok(root.join(museum))
+}
+
+/// Museums with a bundle root under `root` (published or not), sorted.
+pub fn list_museums(root: &Path) -> Result<Vec<String>> {
+    let entries = match std::fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("listing museums")(e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(Error::io("listing museums"))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if valid_museum_id(&name) && entry.path().join("versions").is_dir() {
+            out.push(name);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Publishes `to`, or else the newest version older than the published one.
+/// Returns the version now published.
+pub fn rollback(root: &Path, to: Option<&str>) -> Result<String> {
+    let target = match to {
+        Some(v) => v.to_owned(),
+        None => {
+            let current = current_version(root)?.ok_or_else(|| Error::bundle(root, "nothing is published"))?;
+            list_versions(root)?
+                .into_iter()
+                .rev()
+                .find(|v| *v < current)
+                .ok_or_else(|| Error::bundle(root, format!("no version older than {current} to roll back to")))?
+        }
+    };
+    publish(root, &target)?;
+    Ok(target)
+}
+
+/// Deletes versions beyond the `keep` newest, never the published one, and
+/// temporary directories of builds that died more than an hour ago.
+/// Returns the versions removed.
+pub fn gc(root: &Path, keep: usize) -> Result<Vec<String>> {
+    let current = current_version(root)?;
+    let versions = list_versions(root)?;
+    let cut = versions.len().saturating_sub(keep);
+    let mut removed = Vec::new();
+    for v in &versions[..cut] {
+        if current.as_deref() == Some(v.as_str()) {
+            continue;
+        }
+        // Rename first, so a reader never sees a half-deleted version.
+        let dir = root.join("versions").join(v);
+        let doomed = root.join("versions").join(format!(".gc-{v}"));
+        std::fs::rename(&dir, &doomed).map_err(Error::io(format!("retiring {v}")))?;
+        std::fs::remove_dir_all(&doomed).map_err(Error::io(format!("deleting {v}")))?;
+        removed.push(v.clone());
+    }
+    if let Ok(entries) = std::fs::read_dir(root.join("versions")) {
+        let stale = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let old = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t < stale);
+            if (name.starts_with(".tmp-") || name.starts_with(".gc-")) && old {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    Ok(removed)
 }
 
 fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {

@@ -13,10 +13,46 @@ use faiss::{Index, MetricType};
 
 use crate::{Error, Result};
 
+/// How an index searches: exactly, or approximately past a size where exact
+/// search gets slow (the choice and its thresholds are measured in
+/// BENCHMARKS.md, "Vector index choice").
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum IndexChoice {
+    /// Exact inner product (brute force).
+    Flat,
+    /// HNSW graph over full vectors; `ef_search` candidates per query.
+    Hnsw { m: u32, ef_search: u32 },
+    /// Inverted file over full vectors; `nprobe` of `nlist` lists scanned.
+    Ivf { nlist: u32, nprobe: u32 },
+}
+
+/// Largest collection searched exactly: 100,000 vectors of 384 floats are
+/// ~150 MB scanned in ~10 ms per query on one core here; beyond, HNSW answers
+/// in well under a millisecond at recall@10 >= 0.98 (BENCHMARKS.md).
+pub const EXACT_MAX: usize = 100_000;
+
+impl IndexChoice {
+    /// The policy: exact up to [`EXACT_MAX`] vectors, HNSW beyond.
+    pub fn for_size(n: usize) -> Self {
+        if n <= EXACT_MAX { Self::Flat } else { Self::Hnsw { m: 32, ef_search: 128 } }
+    }
+
+    /// The FAISS factory string.
+    pub fn factory(&self) -> String {
+        match self {
+            Self::Flat => "Flat".into(),
+            Self::Hnsw { m, .. } => format!("HNSW{m},Flat"),
+            Self::Ivf { nlist, .. } => format!("IVF{nlist},Flat"),
+        }
+    }
+}
+
 /// Inner-product index over unit vectors (so scores are cosine similarities).
 pub struct VectorIndex {
     inner: IndexImpl,
     dim: usize,
+    kind: String,
 }
 
 impl std::fmt::Debug for VectorIndex {
@@ -41,14 +77,83 @@ impl VectorIndex {
         }
         let mut inner = faiss::index_factory(dim as u32, "Flat", MetricType::InnerProduct)?;
         inner.add(vectors)?;
-        Ok(Self { inner, dim })
+        Ok(Self { inner, dim, kind: "Flat".into() })
+    }
+
+    /// Builds the index `choice` names over `vectors` (trained on them where
+    /// the kind needs training); vector ids are row numbers.
+    pub fn build(dim: usize, vectors: &[f32], choice: IndexChoice) -> Result<Self> {
+        if choice == IndexChoice::Flat {
+            return Self::build_flat(dim, vectors);
+        }
+        if dim == 0 || !vectors.len().is_multiple_of(dim) {
+            return Err(Error::Faiss(format!("{} floats do not make rows of {dim}", vectors.len())));
+        }
+        let mut inner = faiss::index_factory(dim as u32, choice.factory(), MetricType::InnerProduct)?;
+        if let IndexChoice::Ivf { nlist, .. } = choice {
+            // 40 training vectors per list (FAISS warns below 39), evenly spread.
+            let n = vectors.len() / dim;
+            let sample_n = (nlist as usize * 40).min(n);
+            let step = (n / sample_n.max(1)).max(1);
+            let sample: Vec<f32> =
+                (0..sample_n).flat_map(|i| &vectors[i * step * dim..(i * step + 1) * dim]).copied().collect();
+            inner.train(&sample)?;
+        }
+        inner.add(vectors)?;
+        let mut index = Self { inner, dim, kind: choice.factory() };
+        index.set_search_parameters(choice)?;
+        Ok(index)
+    }
+
+    /// Sets `efSearch` / `nprobe` (stored in the index file with it).
+    pub fn set_search_parameters(&mut self, choice: IndexChoice) -> Result<()> {
+        let (name, value) = match choice {
+            IndexChoice::Flat => return Ok(()),
+            IndexChoice::Hnsw { ef_search, .. } => ("efSearch", ef_search),
+            IndexChoice::Ivf { nprobe, .. } => ("nprobe", nprobe),
+        };
+        let name = std::ffi::CString::new(name).map_err(|e| Error::Faiss(e.to_string()))?;
+        let mut space = std::ptr::null_mut();
+        // SAFETY: FAISS allocates the parameter space; it is freed below on every path;
+        // the index pointer is valid and not searched concurrently (`&mut self`).
+        unsafe {
+            if faiss_sys::faiss_ParameterSpace_new(&mut space) != 0 {
+                return Err(last_error());
+            }
+            let code = faiss_sys::faiss_ParameterSpace_set_index_parameter(
+                space,
+                self.inner.inner_ptr(),
+                name.as_ptr(),
+                f64::from(value),
+            );
+            faiss_sys::faiss_ParameterSpace_free(space);
+            if code != 0 {
+                return Err(last_error());
+            }
+        }
+        Ok(())
+    }
+
+    /// Share of the exact `k` nearest neighbours of each query this index
+    /// also returns in its first `k` (recall@k against brute force).
+    pub fn recall_against_exact(&self, vectors: &[f32], queries: &[f32], k: usize) -> Result<f32> {
+        let exact = Self::build_flat(self.dim, vectors)?;
+        let truth = exact.search(queries, k)?;
+        let got = self.search(queries, k)?;
+        let (mut hit, mut total) = (0usize, 0usize);
+        for (t, g) in truth.iter().zip(&got) {
+            let found: std::collections::HashSet<u64> = g.iter().map(|h| h.id).collect();
+            hit += t.iter().filter(|h| found.contains(&h.id)).count();
+            total += t.len();
+        }
+        Ok(if total == 0 { 1.0 } else { hit as f32 / total as f32 })
     }
 
     pub fn read(path: &Path) -> Result<Self> {
         let utf8 = path.to_str().ok_or_else(|| Error::bundle(path, "path is not UTF-8"))?;
         let inner = faiss::read_index(utf8)?;
         let dim = inner.d() as usize;
-        Ok(Self { inner, dim })
+        Ok(Self { inner, dim, kind: String::new() })
     }
 
     pub fn write(&self, path: &Path) -> Result<()> {
@@ -61,12 +166,53 @@ impl VectorIndex {
         self.dim
     }
 
+    /// The FAISS factory string it was built with ("" for an index read from a file).
+    pub fn kind(&self) -> String {
+        self.kind.clone()
+    }
+
+    /// Builds the index the size policy picks ([`IndexChoice::for_size`]) and,
+    /// when it is approximate, measures its recall@10 against exact search on
+    /// up to 200 of the vectors themselves.
+    pub fn build_for_size(dim: usize, vectors: &[f32]) -> Result<(Self, Option<f32>)> {
+        let n = vectors.len() / dim.max(1);
+        let choice = IndexChoice::for_size(n);
+        let index = Self::build(dim, vectors, choice)?;
+        if choice == IndexChoice::Flat {
+            return Ok((index, None));
+        }
+        let step = (n / 200).max(1);
+        let queries: Vec<f32> =
+            (0..n.min(200)).flat_map(|i| &vectors[i * step * dim..(i * step + 1) * dim]).copied().collect();
+        let recall = index.recall_against_exact(vectors, &queries, 10)?;
+        tracing::info!(vectors = n, kind = %choice.factory(), recall, "approximate index built");
+        Ok((index, Some(recall)))
+    }
+
     pub fn len(&self) -> usize {
         self.inner.ntotal() as usize
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Every stored vector, row-major in id order (to derive a new index
+    /// from this one without embedding the collection again).
+    pub fn reconstruct_all(&self) -> Result<Vec<f32>> {
+        let n = self.len();
+        let mut out = vec![0f32; n * self.dim];
+        if n == 0 {
+            return Ok(out);
+        }
+        // SAFETY: valid index pointer; `out` holds exactly n * dim floats.
+        let code = unsafe {
+            faiss_sys::faiss_Index_reconstruct_n(self.inner.inner_ptr(), 0, n as faiss_sys::idx_t, out.as_mut_ptr())
+        };
+        if code != 0 {
+            return Err(last_error());
+        }
+        Ok(out)
     }
 
     /// The `k` nearest vectors to each query (rows of `queries`), best first.
@@ -134,6 +280,37 @@ mod tests {
         assert_eq!((back.dim(), back.len()), (2, 3));
         assert_eq!(back.search(&[1.0, 0.0], 1).unwrap()[0][0].id, 0);
         assert!(back.search(&[1.0, 0.0, 0.0], 1).is_err());
+        assert_eq!(back.reconstruct_all().unwrap(), vectors);
+    }
+
+    #[test]
+    fn approximate_indexes_find_what_exact_search_finds() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let (n, dim) = (4000, 16);
+        let mut vectors: Vec<f32> = (0..n * dim).map(|_| rng.random_range(-1.0..1.0)).collect();
+        for row in vectors.chunks_mut(dim) {
+            let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+            row.iter_mut().for_each(|x| *x /= norm);
+        }
+        let queries = &vectors[..50 * dim];
+        for choice in [IndexChoice::Hnsw { m: 16, ef_search: 128 }, IndexChoice::Ivf { nlist: 32, nprobe: 16 }] {
+            let index = VectorIndex::build(dim, &vectors, choice).unwrap();
+            assert_eq!(index.len(), n);
+            let recall = index.recall_against_exact(&vectors, queries, 10).unwrap();
+            assert!(recall > 0.9, "{choice:?}: {recall}");
+            // The stored vectors survive (incremental changes rebuild from them).
+            if let IndexChoice::Hnsw { .. } = choice {
+                assert_eq!(index.reconstruct_all().unwrap(), vectors);
+            }
+            // Search parameters are saved with the index.
+            let dir = tempfile::tempdir().unwrap();
+            index.write(&dir.path().join("i.faiss")).unwrap();
+            let back = VectorIndex::read(&dir.path().join("i.faiss")).unwrap();
+            assert_eq!(back.search(queries, 10).unwrap(), index.search(queries, 10).unwrap());
+        }
+        assert_eq!(IndexChoice::for_size(10), IndexChoice::Flat);
+        assert_eq!(IndexChoice::for_size(EXACT_MAX + 1).factory(), "HNSW32,Flat");
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub mod recognize;
 pub use bundle::{Bundle, BundleManifest, ExhibitRecord, VectorEntry};
 pub use embedder::{Embedder, EmbedderSettings};
 pub use error::{Error, Result};
-pub use index::VectorIndex;
+pub use index::{IndexChoice, VectorIndex};
 pub use model::ModelManifest;
 pub use preprocess::{DecodeLimits, decode_image};
 pub use projection::Projection;

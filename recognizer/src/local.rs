@@ -228,6 +228,16 @@ impl LocalIndex {
         self.offsets.len().saturating_sub(1)
     }
 
+    /// Catalog image `i`'s features, as extracted (for deriving a new bundle
+    /// without extracting them again).
+    pub fn image_features(&self, i: usize) -> ImageFeatures {
+        let (a, b) = (self.offsets[i], self.offsets[i + 1]);
+        ImageFeatures {
+            points: self.points[a..b].to_vec(),
+            descriptors: self.descriptors[a * DESCRIPTOR_BYTES..b * DESCRIPTOR_BYTES].to_vec(),
+        }
+    }
+
     fn image_of(&self, keypoint: usize) -> usize {
         self.offsets.partition_point(|&o| o <= keypoint) - 1
     }

@@ -26,6 +26,10 @@ pub struct Candidate {
     /// RANSAC inliers of the best verified image of the exhibit (0: not verified).
     #[serde(default)]
     pub inliers: u32,
+    /// The museum (tenant) whose bundle holds the exhibit: exhibit ids are
+    /// unique within a museum, not across museums.
+    #[serde(default)]
+    pub museum: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -118,48 +122,91 @@ impl Recognizer {
         &self.settings
     }
 
-    /// Decodes photo bytes (under the limits) and recognises them.
-    pub fn recognize_bytes(&self, bundle: &Bundle, bytes: &[u8], museum: Option<&str>) -> Result<Recognition> {
-        let t = Instant::now();
-        let image = decode_image(bytes, self.settings.limits)?;
-        let decode_ms = ms(t);
-        let mut out = self.recognize_image(bundle, &image, museum)?;
-        out.timings.decode_ms = decode_ms;
-        Ok(out)
+    /// Decodes photo bytes (under the limits) and recognises them in one bundle.
+    pub fn recognize_bytes(&self, bundle: &Bundle, bytes: &[u8]) -> Result<Recognition> {
+        self.recognize_across(std::slice::from_ref(&bundle), bytes)
     }
 
-    pub fn recognize_image(&self, bundle: &Bundle, image: &RgbImage, museum: Option<&str>) -> Result<Recognition> {
+    pub fn recognize_image(&self, bundle: &Bundle, image: &RgbImage) -> Result<Recognition> {
         let mut timings = Timings::default();
-        let mut candidates = self.score(bundle, image, &mut timings)?;
-        if let Some(m) = museum {
-            candidates.retain(|c| bundle.exhibit(&c.exhibit).is_some_and(|e| e.museum == m));
+        let photo = self.look(image, bundle.local.is_some(), &mut timings)?;
+        self.decide_across(std::slice::from_ref(&bundle), &photo, timings)
+    }
+
+    /// Recognises photo bytes across several bundles (museums): the photo is
+    /// decoded, embedded and described once; each bundle is searched and
+    /// decided with its own calibration, and the answers are merged
+    /// (see [`merge_decisions`]). Scoping to one museum is a one-element slice.
+    pub fn recognize_across<B: std::ops::Deref<Target = Bundle>>(
+        &self,
+        bundles: &[B],
+        bytes: &[u8],
+    ) -> Result<Recognition> {
+        let t = Instant::now();
+        let image = decode_image(bytes, self.settings.limits)?;
+        let mut timings = Timings { decode_ms: ms(t), ..Timings::default() };
+        let photo = self.look(&image, bundles.iter().any(|b| b.local.is_some()), &mut timings)?;
+        self.decide_across(bundles, &photo, timings)
+    }
+
+    fn decide_across<B: std::ops::Deref<Target = Bundle>>(
+        &self,
+        bundles: &[B],
+        photo: &Photo,
+        mut timings: Timings,
+    ) -> Result<Recognition> {
+        let mut answers = Vec::with_capacity(bundles.len());
+        for bundle in bundles {
+            let candidates = self.score_photo(bundle, photo, &mut timings)?;
+            let decision = decide(&candidates, &bundle.manifest.calibration);
+            let verified = candidates.first().is_some_and(|c| c.inliers >= bundle.manifest.calibration.min_inliers);
+            answers.push(Answer { decision, candidates, verified });
         }
-        let decision = decide(&candidates, &bundle.manifest.calibration);
+        let (decision, mut candidates) = merge_decisions(answers);
         candidates.truncate(self.settings.shortlist);
-        Ok(Recognition { decision, candidates, bundle_version: bundle.version().to_owned(), timings })
+        let bundle_version = match bundles {
+            [one] => one.version().to_owned(),
+            many => many.iter().map(|b| format!("{}@{}", b.museum(), b.version())).collect::<Vec<_>>().join(","),
+        };
+        Ok(Recognition { decision, candidates, bundle_version, timings })
     }
 
     /// Every exhibit the search reached, with its best score over all crops and
     /// views, best first. No decision is taken.
     pub fn score(&self, bundle: &Bundle, image: &RgbImage, timings: &mut Timings) -> Result<Vec<Candidate>> {
+        let photo = self.look(image, bundle.local.is_some(), timings)?;
+        self.score_photo(bundle, &photo, timings)
+    }
+
+    /// What recognition needs of a photo whatever the bundle: the raw
+    /// embeddings of its crops and (if any bundle verifies) its keypoints.
+    pub fn look(&self, image: &RgbImage, with_local: bool, timings: &mut Timings) -> Result<Photo> {
         let t = Instant::now();
         let views: Vec<std::borrow::Cow<'_, RgbImage>> =
             self.settings.crops.iter().map(|&f| centre_crop(image, f)).collect();
-        let queries: Vec<f32> = self.embedder.embed_batch(&views)?.iter().flat_map(|raw| bundle.project(raw)).collect();
-        timings.embed_ms = ms(t);
-
+        let raw = self.embedder.embed_batch(&views)?;
+        timings.embed_ms += ms(t);
         let t = Instant::now();
-        // Several views per exhibit and museum scoping both eat into k: ask for more.
+        let local = if with_local { Some(crate::local::extract_query(image, &self.settings.local)?) } else { None };
+        timings.verify_ms += ms(t);
+        Ok(Photo { raw, local })
+    }
+
+    /// Searches and verifies one bundle for a photo already looked at.
+    pub fn score_photo(&self, bundle: &Bundle, photo: &Photo, timings: &mut Timings) -> Result<Vec<Candidate>> {
+        let t = Instant::now();
+        let queries: Vec<f32> = photo.raw.iter().flat_map(|raw| bundle.project(raw)).collect();
+        // Several views per exhibit eat into k: ask for more.
         let k = (self.settings.shortlist * 8).max(32);
         let hits: Vec<crate::index::Hit> = bundle.index.search(&queries, k)?.into_iter().flatten().collect();
-        let mut candidates = group_by_exhibit(&hits, &bundle.vectors);
-        timings.search_ms = ms(t);
+        let museum = bundle.museum();
+        let mut candidates = group_by_exhibit(&hits, &bundle.vectors, museum);
+        timings.search_ms += ms(t);
 
-        if let Some(local) = &bundle.local {
+        if let (Some(local), Some(features)) = (&bundle.local, &photo.local) {
             let t = Instant::now();
-            let features = crate::local::extract_query(image, &self.settings.local)?;
             let same = |a: usize, b: usize| bundle.vectors[a].exhibit == bundle.vectors[b].exhibit;
-            for v in local.verify(&features, same, &self.settings.local)? {
+            for v in local.verify(features, same, &self.settings.local)? {
                 let entry = &bundle.vectors[v.image];
                 match candidates.iter_mut().find(|c| c.exhibit == entry.exhibit) {
                     Some(c) if c.inliers >= v.inliers => {}
@@ -172,14 +219,95 @@ impl Recognizer {
                         score: 0.0,
                         image: entry.image.clone(),
                         inliers: v.inliers,
+                        museum: museum.to_owned(),
                     }),
                 }
             }
             sort_verified_first(&mut candidates, bundle.manifest.calibration.min_inliers);
-            timings.verify_ms = ms(t);
+            timings.verify_ms += ms(t);
         }
         Ok(candidates)
     }
+}
+
+/// A photo as recognition sees it, independent of any bundle.
+#[derive(Debug, Clone)]
+pub struct Photo {
+    /// Raw model features of each crop (projected per bundle).
+    raw: Vec<Vec<f32>>,
+    local: Option<crate::local::ImageFeatures>,
+}
+
+/// One bundle's answer, before merging.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub decision: Decision,
+    pub candidates: Vec<Candidate>,
+    /// The best candidate is verified geometrically (the strongest evidence).
+    pub verified: bool,
+}
+
+/// Merges the answers of several museums' bundles into one. Geometric
+/// verification outranks similarity: when some museums' matches are verified,
+/// only those count, and among them the one with the most inliers wins unless
+/// another reaches 80% of its count (the rule [`decide`] applies within one
+/// museum). A match in exactly one museum then stands; matches in several are
+/// ambiguous (the visitor picks); else any ambiguity; else no match. Candidates: the decided exhibits first, then verified ones by
+/// inliers, then by similarity.
+pub fn merge_decisions(answers: Vec<Answer>) -> (Decision, Vec<Candidate>) {
+    if answers.len() == 1 {
+        if let Some(one) = answers.into_iter().next() {
+            return (one.decision, one.candidates);
+        }
+        return (Decision::NoMatch { reason: NoMatchReason::EmptyCollection }, Vec::new());
+    }
+    let best_verified = answers
+        .iter()
+        .filter(|a| a.verified && matches!(a.decision, Decision::Matched { .. }))
+        .filter_map(|a| a.candidates.first().map(|c| c.inliers))
+        .max();
+    let counts = |a: &Answer| match best_verified {
+        // Verified matches within 80% of the best one's inliers.
+        Some(best) => a.verified && a.candidates.first().is_some_and(|c| c.inliers * 5 >= best * 4),
+        None => true,
+    };
+    let mut matched: Vec<(Decision, (String, String))> = Vec::new();
+    let mut ambiguous = Vec::new();
+    let mut all_empty = true;
+    let mut candidates = Vec::new();
+    for a in answers {
+        let museum = a.candidates.first().map(|c| c.museum.clone()).unwrap_or_default();
+        match &a.decision {
+            Decision::Matched { exhibit, .. } if counts(&a) => {
+                matched.push((a.decision.clone(), (museum, exhibit.clone())))
+            }
+            Decision::Matched { .. } => {}
+            Decision::Ambiguous { exhibits } => ambiguous.extend(exhibits.iter().map(|e| (museum.clone(), e.clone()))),
+            Decision::NoMatch { .. } => {}
+        }
+        if !matches!(a.decision, Decision::NoMatch { reason: NoMatchReason::EmptyCollection }) {
+            all_empty = false;
+        }
+        candidates.extend(a.candidates);
+    }
+    let decided: Vec<(String, String)> = match matched.len() {
+        0 => ambiguous,
+        _ => matched.iter().map(|(_, e)| e.clone()).collect(),
+    };
+    let is_decided = |c: &Candidate| decided.iter().any(|(m, e)| *m == c.museum && *e == c.exhibit);
+    candidates.sort_by(|a, b| {
+        is_decided(b).cmp(&is_decided(a)).then(b.inliers.cmp(&a.inliers)).then(b.score.total_cmp(&a.score))
+    });
+    let decision = if matched.len() == 1 {
+        matched.remove(0).0
+    } else if !decided.is_empty() {
+        Decision::Ambiguous { exhibits: decided.into_iter().take(3).map(|(_, e)| e).collect() }
+    } else if all_empty {
+        Decision::NoMatch { reason: NoMatchReason::EmptyCollection }
+    } else {
+        Decision::NoMatch { reason: NoMatchReason::LowSimilarity }
+    };
+    (decision, candidates)
 }
 
 /// The centred window covering `share` of each side (the image itself, not a
@@ -209,7 +337,7 @@ fn sort_verified_first(candidates: &mut [Candidate], min: u32) {
 }
 
 /// Keeps each exhibit's best hit, best exhibits first.
-fn group_by_exhibit(hits: &[crate::index::Hit], vectors: &[VectorEntry]) -> Vec<Candidate> {
+fn group_by_exhibit(hits: &[crate::index::Hit], vectors: &[VectorEntry], museum: &str) -> Vec<Candidate> {
     let mut best: std::collections::HashMap<&str, (f32, &str)> = std::collections::HashMap::new();
     for hit in hits {
         let Some(entry) = vectors.get(hit.id as usize) else { continue };
@@ -225,6 +353,7 @@ fn group_by_exhibit(hits: &[crate::index::Hit], vectors: &[VectorEntry]) -> Vec<
             score,
             image: image.to_owned(),
             inliers: 0,
+            museum: museum.to_owned(),
         })
         .collect();
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.exhibit.cmp(&b.exhibit)));
@@ -308,7 +437,7 @@ mod tests {
     }
 
     fn cand(exhibit: &str, score: f32) -> Candidate {
-        Candidate { exhibit: exhibit.into(), score, image: String::new(), inliers: 0 }
+        Candidate { exhibit: exhibit.into(), score, image: String::new(), inliers: 0, museum: String::new() }
     }
 
     #[test]
@@ -373,8 +502,54 @@ mod tests {
             crate::index::Hit { id: 1, score: 0.9 },
             crate::index::Hit { id: 2, score: 0.6 },
         ];
-        let all = group_by_exhibit(&hits, &vectors);
+        let all = group_by_exhibit(&hits, &vectors, "");
         assert_eq!(all, vec![cand("a", 0.9).with_image("a2"), cand("b", 0.7).with_image("b1")]);
+    }
+
+    #[test]
+    fn merging_museums_keeps_a_single_match_and_flags_two() {
+        let matched = |e: &str| Decision::Matched { exhibit: e.into(), confidence: 0.9 };
+        let none = Decision::NoMatch { reason: NoMatchReason::LowSimilarity };
+        let empty = Decision::NoMatch { reason: NoMatchReason::EmptyCollection };
+        let in_museum = |e: &str, score: f32, m: &str| Candidate { museum: m.into(), ..cand(e, score) };
+        let answer = |decision: &Decision, candidates: Vec<Candidate>, verified: bool| Answer {
+            decision: decision.clone(),
+            candidates,
+            verified,
+        };
+        let (d, list) = merge_decisions(vec![
+            answer(&none, vec![in_museum("x", 0.7, "m1")], false),
+            answer(&matched("a"), vec![in_museum("a", 0.5, "m2"), in_museum("b", 0.4, "m2")], false),
+        ]);
+        assert_eq!(d, matched("a"));
+        assert_eq!(list[0].exhibit, "a", "the decided exhibit leads even below another museum's score");
+        // Two museums match: the visitor chooses...
+        let (d, _) = merge_decisions(vec![
+            answer(&matched("a"), vec![in_museum("a", 0.5, "m1")], false),
+            answer(&matched("z"), vec![in_museum("z", 0.6, "m2")], false),
+        ]);
+        assert!(matches!(d, Decision::Ambiguous { ref exhibits } if exhibits.len() == 2), "{d:?}");
+        // ...unless only one of the matches is verified geometrically, or one
+        // has far more inliers than the other.
+        let (d, list) = merge_decisions(vec![
+            answer(&matched("a"), vec![in_museum("a", 0.5, "m1")], false),
+            answer(&matched("a"), vec![in_museum("a", 0.2, "m2")], true),
+        ]);
+        assert_eq!((d, list[0].museum.as_str()), (matched("a"), "m2"));
+        let verified = |e: &str, m: &str, inliers: u32| Candidate { inliers, ..in_museum(e, 0.3, m) };
+        let (d, list) = merge_decisions(vec![
+            answer(&matched("a"), vec![verified("a", "m1", 300)], true),
+            answer(&matched("b"), vec![verified("b", "m2", 20)], true),
+        ]);
+        assert_eq!((d, list[0].museum.as_str()), (matched("a"), "m1"));
+        let (d, _) = merge_decisions(vec![
+            answer(&matched("a"), vec![verified("a", "m1", 100)], true),
+            answer(&matched("b"), vec![verified("b", "m2", 90)], true),
+        ]);
+        assert!(matches!(d, Decision::Ambiguous { .. }), "{d:?}");
+        assert_eq!(merge_decisions(vec![answer(&empty, vec![], false), answer(&none, vec![], false)]).0, none);
+        assert_eq!(merge_decisions(vec![answer(&empty, vec![], false), answer(&empty, vec![], false)]).0, empty);
+        assert_eq!(merge_decisions(vec![]).0, empty);
     }
 
     impl Candidate {

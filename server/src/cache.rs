@@ -21,12 +21,15 @@ impl Cache {
         Self { store, ttl_s }
     }
 
-    /// The entry for a photo under a bundle version and museum; `None` when
-    /// the cache is off (a TTL of 0, for benchmarks of the recognition path).
-    pub fn key(&self, bundle_version: &str, museum: Option<&str>, photo: &[u8]) -> Option<String> {
+    /// The entry for a photo under the bundle versions in scope and museum;
+    /// `None` when the cache is off (a TTL of 0, for benchmarks of the
+    /// recognition path). A publish changes the versions, so old answers are
+    /// never served for a new bundle.
+    pub fn key(&self, versions: &str, museum: Option<&str>, photo: &[u8]) -> Option<String> {
         (self.ttl_s > 0).then(|| {
             let sha = recognizer::sha256_bytes(photo);
-            format!("mo:recognition:v1:{bundle_version}:{}:{sha}", museum.unwrap_or("*"))
+            let scope = &recognizer::sha256_bytes(versions.as_bytes())[..16];
+            format!("mo:recognition:v2:{scope}:{}:{sha}", museum.unwrap_or("*"))
         })
     }
 

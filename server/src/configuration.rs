@@ -16,6 +16,22 @@ pub struct Settings {
     pub wechat: WechatConfig,
     pub sessions: SessionSettings,
     pub limits: LimitSettings,
+    pub admin: AdminSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AdminSettings {
+    /// Operator bearer key; empty turns the admin API off.
+    pub operator_key: crate::wechat::Secret,
+    pub data_dir: PathBuf,
+    /// `index-builder` binary; empty: next to the running binary, then `PATH`.
+    #[serde(default)]
+    pub index_builder: String,
+    pub build_threads: usize,
+    pub max_import_bytes: usize,
+    pub keep_versions: usize,
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

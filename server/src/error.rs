@@ -63,6 +63,24 @@ pub enum ApiError {
     Timeout,
     #[error("no museum with id `{0}`")]
     MuseumNotFound(String),
+    #[error("send an admin key: `Authorization: Bearer <key>`")]
+    AdminKeyRequired,
+    #[error("this key may not do that: museum keys reach only their own museum, operator routes need the operator key")]
+    AdminForbidden,
+    #[error("the admin API is off (no operator key configured)")]
+    AdminDisabled,
+    #[error("museum `{0}` exists already")]
+    MuseumExists(String),
+    #[error("museum `{museum}` is busy with job {job}; wait for it to finish")]
+    JobConflict { museum: String, job: String },
+    #[error("no job `{0}`")]
+    JobNotFound(String),
+    #[error("no import `{0}`")]
+    ImportNotFound(String),
+    #[error("no bundle version `{0}`")]
+    VersionNotFound(String),
+    #[error("{0}")]
+    LifecycleRefused(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -98,6 +116,15 @@ impl ApiError {
             RouteNotFound => ("route_not_found", 40401, StatusCode::NOT_FOUND),
             NotReady => ("not_ready", 50300, StatusCode::SERVICE_UNAVAILABLE),
             Busy => ("busy", 50301, StatusCode::SERVICE_UNAVAILABLE),
+            AdminKeyRequired => ("admin_key_required", 40102, StatusCode::UNAUTHORIZED),
+            AdminForbidden => ("admin_forbidden", 40301, StatusCode::FORBIDDEN),
+            AdminDisabled => ("admin_disabled", 40302, StatusCode::FORBIDDEN),
+            MuseumExists(_) => ("museum_exists", 40900, StatusCode::CONFLICT),
+            JobConflict { .. } => ("job_conflict", 40901, StatusCode::CONFLICT),
+            LifecycleRefused(_) => ("lifecycle_refused", 40902, StatusCode::CONFLICT),
+            JobNotFound(_) => ("job_not_found", 40403, StatusCode::NOT_FOUND),
+            ImportNotFound(_) => ("import_not_found", 40404, StatusCode::NOT_FOUND),
+            VersionNotFound(_) => ("version_not_found", 40405, StatusCode::NOT_FOUND),
             Internal(_) => ("internal", 50000, StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -230,6 +257,15 @@ mod tests {
             ApiError::UploadTimeout,
             ApiError::Timeout,
             ApiError::MuseumNotFound(String::new()),
+            ApiError::AdminKeyRequired,
+            ApiError::AdminForbidden,
+            ApiError::AdminDisabled,
+            ApiError::MuseumExists(String::new()),
+            ApiError::JobConflict { museum: String::new(), job: String::new() },
+            ApiError::JobNotFound(String::new()),
+            ApiError::ImportNotFound(String::new()),
+            ApiError::VersionNotFound(String::new()),
+            ApiError::LifecycleRefused(String::new()),
             ApiError::Internal(anyhow::anyhow!("x")),
         ];
         let mut codes = std::collections::HashSet::new();

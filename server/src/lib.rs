@@ -8,10 +8,15 @@
 //! (Redis-backed), `wechat` (the WeChat API client, the access-token keeper
 //! and a fake WeChat server for development and tests), `metrics`.
 //!
-//! Invariants: the server never writes bundles; CPU work (decode, inference,
+//! `admin` is the museum admin API (tenants, scoped keys, imports, jobs that
+//! run `index-builder`, publishing, analytics).
+//!
+//! Invariants: the server never writes bundles (admin jobs run the
+//! `index-builder` binary, the only writer); CPU work (decode, inference,
 //! search) runs on blocking threads behind a bounded queue, never on the
 //! async workers; Redis being down degrades caching, never recognition.
 
+pub mod admin;
 pub mod cache;
 pub mod card;
 pub mod configuration;

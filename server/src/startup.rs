@@ -15,8 +15,8 @@ use crate::configuration::Settings;
 use crate::state::AppState;
 use crate::{metrics, routes};
 
-/// How often the published version is checked (a cheap read of `CURRENT`).
-const RELOAD_POLL: Duration = Duration::from_secs(2);
+/// How often the published versions are checked (a cheap read of each museum's `CURRENT`).
+const RELOAD_POLL: Duration = Duration::from_secs(1);
 
 pub struct Application {
     port: u16,
@@ -59,9 +59,10 @@ impl Application {
             },
         );
         let state = web::Data::new(AppState::new(recognizer, model, settings.clone())?);
-        match state.reload() {
-            Ok(version) => tracing::info!(%version, "bundle loaded"),
-            Err(e) => tracing::warn!(error = %e, "no bundle loaded; not ready until one is published"),
+        let loader = state.clone();
+        tokio::task::spawn_blocking(move || load_published(&loader, &mut Default::default())).await?;
+        if state.catalog().is_empty() {
+            tracing::warn!("no bundle loaded; not ready until one is published");
         }
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
@@ -109,26 +110,62 @@ impl Application {
     }
 }
 
-/// Loads a newly published version. Requests in flight keep the bundle they
-/// started with; a bundle that fails to load is refused and the old one serves on.
+/// Loads newly published versions, museum by museum. Requests in flight keep
+/// the bundles they started with; a bundle that fails to load is refused (and
+/// not retried until another version is published) while the old one serves on.
 async fn watch_published(state: web::Data<AppState>) {
-    let mut refused: Option<String> = None;
+    let mut refused = std::collections::HashMap::new();
     loop {
         tokio::time::sleep(RELOAD_POLL).await;
-        let root = state.bundle_root().to_owned();
-        let Ok(Some(published)) = bundle::current_version(&root) else { continue };
-        let loaded = state.bundle().map(|b| b.version().to_owned());
-        if loaded.as_deref() == Some(published.as_str()) || refused.as_deref() == Some(published.as_str()) {
+        let worker = state.clone();
+        refused = match tokio::task::spawn_blocking(move || {
+            load_published(&worker, &mut refused);
+            refused
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "reload task failed");
+                Default::default()
+            }
+        };
+    }
+}
+
+/// One pass over the bundle root: loads what changed, drops what vanished.
+fn load_published(state: &AppState, refused: &mut std::collections::HashMap<String, String>) {
+    let root = state.bundle_root();
+    let museums = match bundle::list_museums(root) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list museums");
+            return;
+        }
+    };
+    let catalog = state.catalog();
+    for (loaded, _) in catalog.iter() {
+        if !museums.contains(loaded) {
+            tracing::warn!(museum = %loaded, "museum's bundles are gone; no longer served");
+            state.unload(loaded);
+        }
+    }
+    for museum in museums {
+        let Ok(mroot) = bundle::museum_root(root, &museum) else { continue };
+        let Ok(Some(published)) = bundle::current_version(&mroot) else { continue };
+        let loaded = catalog.museum(&museum).map(|b| b.version().to_owned());
+        if loaded.as_deref() == Some(published.as_str()) || refused.get(&museum) == Some(&published) {
             continue;
         }
-        let worker = state.clone();
-        match tokio::task::spawn_blocking(move || worker.reload()).await {
-            Ok(Ok(version)) => tracing::info!(%version, "published bundle loaded"),
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, version = %published, "published bundle refused; previous one keeps serving");
-                refused = Some(published);
+        match state.reload(&museum) {
+            Ok(version) => {
+                tracing::info!(%museum, %version, "published bundle loaded");
+                refused.remove(&museum);
             }
-            Err(e) => tracing::error!(error = %e, "reload task failed"),
+            Err(e) => {
+                tracing::error!(%museum, error = %e, version = %published, "published bundle refused; previous one keeps serving");
+                refused.insert(museum, published);
+            }
         }
     }
 }

@@ -1,10 +1,11 @@
 //! Shared application state: the recognizer, the loaded bundle, the queue,
 //! Redis-backed stores, the WeChat client, metrics.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use recognizer::{Bundle, ModelManifest, Recognizer};
+use recognizer::{Bundle, ExhibitRecord, ModelManifest, Recognizer};
 use tokio::sync::Semaphore;
 
 use crate::cache::Cache;
@@ -17,15 +18,55 @@ use crate::visitors::Visitors;
 use crate::wechat::WechatClient;
 use crate::wechat::token::AccessTokens;
 
+/// Every museum's loaded bundle. Replaced as a whole when one museum's
+/// bundle changes; a request holds the `Arc<Catalog>` it started with, so it
+/// finishes on the bundles it began on.
+#[derive(Debug, Default, Clone)]
+pub struct Catalog {
+    bundles: BTreeMap<String, Arc<Bundle>>,
+}
+
+impl Catalog {
+    pub fn museum(&self, id: &str) -> Option<&Arc<Bundle>> {
+        self.bundles.get(id)
+    }
+
+    /// Museum ids and bundles, by id.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Arc<Bundle>)> {
+        self.bundles.iter()
+    }
+
+    pub fn bundles(&self) -> Vec<Arc<Bundle>> {
+        self.bundles.values().cloned().collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bundles.is_empty()
+    }
+
+    /// An exhibit by id, in `museum` if given, else in the first museum (by
+    /// id) that has it: ids are unique within a museum only.
+    pub fn exhibit(&self, museum: Option<&str>, id: &str) -> Option<(&Arc<Bundle>, &ExhibitRecord)> {
+        match museum {
+            Some(m) => self.bundles.get(m).and_then(|b| b.exhibit(id).map(|e| (b, e))),
+            None => self.bundles.values().find_map(|b| b.exhibit(id).map(|e| (b, e))),
+        }
+    }
+
+    /// `museum@version` of every bundle, for cache keys and answers.
+    pub fn versions(&self) -> String {
+        self.bundles.iter().map(|(m, b)| format!("{m}@{}", b.version())).collect::<Vec<_>>().join(",")
+    }
+}
+
 #[derive(Debug)]
 pub struct AppState {
     pub recognizer: Recognizer,
     pub model: ModelManifest,
     pub settings: Settings,
     bundle_root: PathBuf,
-    /// The bundle requests use. Each request clones the `Arc`, so a request
-    /// that started on one version finishes on it even if another is loaded.
-    bundle: RwLock<Option<Arc<Bundle>>>,
+    /// The bundles requests use (see [`Catalog`]).
+    catalog: RwLock<Arc<Catalog>>,
     /// Permits for recognitions running or waiting; none left means 503.
     pub queue: Arc<Semaphore>,
     pub queue_capacity: usize,
@@ -37,6 +78,9 @@ pub struct AppState {
     pub wechat: Arc<WechatClient>,
     pub tokens: AccessTokens,
     pub metrics: Metrics,
+    pub registry: crate::admin::Registry,
+    pub jobs: Arc<crate::admin::Jobs>,
+    pub analytics: crate::admin::Analytics,
 }
 
 impl AppState {
@@ -49,7 +93,7 @@ impl AppState {
             recognizer,
             model,
             bundle_root: settings.bundles.root.clone(),
-            bundle: RwLock::new(None),
+            catalog: RwLock::new(Arc::new(Catalog::default())),
             queue: Arc::new(Semaphore::new(queue_capacity)),
             queue_capacity,
             cache: Cache::new(store.clone(), settings.redis.cache_ttl_s),
@@ -62,22 +106,47 @@ impl AppState {
                 std::time::Duration::from_secs(settings.wechat.token_refresh_margin_s),
             ),
             wechat,
+            registry: crate::admin::Registry::new(settings.admin.data_dir.clone()),
+            jobs: Arc::new(crate::admin::Jobs::new(
+                store.clone(),
+                crate::admin::jobs::locate_builder(&settings.admin.index_builder),
+                builder_model_args(&settings),
+            )),
+            analytics: crate::admin::Analytics::new(store.clone()),
             store,
             metrics: Metrics::new()?,
             settings,
         })
     }
 
-    pub fn bundle(&self) -> Option<Arc<Bundle>> {
-        self.bundle.read().unwrap_or_else(|p| p.into_inner()).clone()
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Loads the published bundle; on failure the previous one keeps serving.
-    pub fn reload(&self) -> Result<String, recognizer::Error> {
-        let bundle = Bundle::load_current(&self.bundle_root, &self.model)?;
+    /// Loads `museum`'s published bundle (checksums, model and dimension
+    /// checked); on failure the previous one keeps serving.
+    pub fn reload(&self, museum: &str) -> Result<String, recognizer::Error> {
+        let root = recognizer::bundle::museum_root(&self.bundle_root, museum)?;
+        let bundle = Arc::new(Bundle::load_current(&root, &self.model)?);
         let version = bundle.version().to_owned();
-        *self.bundle.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(bundle));
+        self.update_catalog(|c| {
+            c.bundles.insert(museum.to_owned(), bundle);
+        });
         Ok(version)
+    }
+
+    /// Stops serving a museum whose bundles were removed.
+    pub fn unload(&self, museum: &str) {
+        self.update_catalog(|c| {
+            c.bundles.remove(museum);
+        });
+    }
+
+    fn update_catalog(&self, change: impl FnOnce(&mut Catalog)) {
+        let mut guard = self.catalog.write().unwrap_or_else(|p| p.into_inner());
+        let mut next = Catalog::clone(&guard);
+        change(&mut next);
+        *guard = Arc::new(next);
     }
 
     pub fn bundle_root(&self) -> &Path {
@@ -88,4 +157,14 @@ impl AppState {
     pub fn queue_depth(&self) -> usize {
         self.queue_capacity - self.queue.available_permits()
     }
+}
+
+/// What a build job needs to load the same model as this server.
+fn builder_model_args(settings: &Settings) -> Vec<String> {
+    let mut args = vec!["--model".to_owned(), settings.recognizer.model.display().to_string()];
+    if let Some(ort) = settings.ort_library() {
+        args.extend(["--ort-lib".to_owned(), ort.display().to_string()]);
+    }
+    args.extend(["--threads".to_owned(), settings.admin.build_threads.max(1).to_string()]);
+    args
 }

@@ -58,7 +58,7 @@ async fn bad_uploads_get_documented_errors() {
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_parameter")));
 
     let (status, body) = upload(&base, photo_of("pd-001", 0), &[("museum", "no-such-museum")]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_parameter")));
+    assert_eq!((status, body["error"].as_str()), (404, Some("museum_not_found")));
 
     // A tiny but valid image.
     let mut png = Vec::new();
@@ -109,7 +109,7 @@ async fn exhibits_health_and_readiness() {
 
     let body: serde_json::Value = client.get(format!("{base}/ready")).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["data"]["ready"], true);
-    assert_eq!(body["data"]["bundle_version"], demo.version.as_str());
+    assert_eq!(body["data"]["museums"][0]["bundle_version"], demo.version.as_str());
     assert_eq!(body["data"]["cache"], "up");
 }
 
@@ -143,18 +143,19 @@ async fn unready_until_a_bundle_is_published_then_picked_up_while_running() {
     assert_eq!((status, body["error"].as_str()), (503, Some("not_ready")));
 
     // A corrupt version is refused when published...
-    let versions = root.path().join("versions");
+    let museum_root = root.path().join(DEMO);
+    let versions = museum_root.join("versions");
     std::fs::create_dir_all(&versions).unwrap();
-    let src = demo.bundles.join("versions").join(&demo.version);
+    let src = demo.museum_root().join("versions").join(&demo.version);
     copy_dir(&src, &versions.join("broken"));
     std::fs::write(versions.join("broken/index.faiss"), b"garbage").unwrap();
-    recognizer::bundle::publish(root.path(), "broken").unwrap();
+    recognizer::bundle::publish(&museum_root, "broken").unwrap();
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     assert_eq!(client.get(format!("{base}/ready")).send().await.unwrap().status().as_u16(), 503);
 
     // ...and a good one is picked up without a restart.
     copy_dir(&src, &versions.join(&demo.version));
-    recognizer::bundle::publish(root.path(), &demo.version).unwrap();
+    recognizer::bundle::publish(&museum_root, &demo.version).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     loop {
         let res = client.get(format!("{base}/ready")).send().await.unwrap();
@@ -440,6 +441,10 @@ async fn every_route_in_the_openapi_document_answers_as_documented() {
     assert!(paths.len() >= 10);
     let mut exercised = 0;
     for (template, operations) in paths {
+        // Admin routes need admin keys: tests/tests/admin.rs calls each of them.
+        if template.starts_with("/api/v1/admin") {
+            continue;
+        }
         for (method, op) in operations.as_object().unwrap() {
             // A fresh login per route: DELETE /api/v1/session must not end the others' session.
             let (_, session) = login(&base, &wechat.code("openapi").await).await;

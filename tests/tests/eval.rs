@@ -35,18 +35,22 @@ fn eval_reads_the_layout_and_accounts_for_every_photo() {
         museum_fixtures::render(r, 0).save(obj.join("ref1.jpg")).unwrap();
     }
 
-    let report =
-        index_builder::eval::evaluate(&recognizer(), &set, std::slice::from_ref(&distractors), |_, _| {}).unwrap();
-    assert_eq!((report.catalog_objects, report.catalog_images), (5, 8));
-    assert_eq!((report.queries, report.unknowns), (10, 2));
-    let total = report.top1 + report.wrong_matches + report.known_rejected + report.ambiguous;
-    assert!((total - 1.0).abs() < 1e-9, "every known query is counted once: {report:?}");
-    assert!(report.recall_at_k >= report.top1);
-    assert!(report.recall_at_k >= 0.8, "the right object should be on the shortlist: {report:?}");
-    assert!(report.p50_ms > 0.0 && report.p95_ms >= report.p50_ms);
+    // Distractors in the set's bundle, then in a museum of their own (recognised across museums).
+    for separate in [false, true] {
+        let report =
+            index_builder::eval::evaluate(&recognizer(), &set, std::slice::from_ref(&distractors), separate, |_, _| {})
+                .unwrap();
+        assert_eq!((report.catalog_objects, report.catalog_images), (5, 8));
+        assert_eq!((report.queries, report.unknowns), (10, 2));
+        let total = report.top1 + report.wrong_matches + report.known_rejected + report.ambiguous;
+        assert!((total - 1.0).abs() < 1e-9, "every known query is counted once: {report:?}");
+        assert!(report.recall_at_k >= report.top1);
+        assert!(report.recall_at_k >= 0.8, "the right object should be on the shortlist: {report:?}");
+        assert!(report.p50_ms > 0.0 && report.p95_ms >= report.p50_ms);
+    }
 
     // Not the eval layout: a clear error, not an empty report.
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    assert!(index_builder::eval::evaluate(&recognizer(), &empty, &[], |_, _| {}).is_err());
+    assert!(index_builder::eval::evaluate(&recognizer(), &empty, &[], false, |_, _| {}).is_err());
 }

@@ -14,12 +14,12 @@ fn demo_exhibits_are_recognised_and_unknown_ones_are_not_matched() {
     let demo = demo();
     let recognizer = recognizer();
     let manifest = ModelManifest::load(&model_path()).unwrap();
-    let bundle = Bundle::load_current(&demo.bundles, &manifest).unwrap();
+    let bundle = Bundle::load_current(&demo.museum_root(), &manifest).unwrap();
 
     let (mut right, mut wrong, mut lines) = (0, 0, Vec::new());
     let records = museum_fixtures::records();
     for r in &records {
-        let out = recognizer.recognize_bytes(&bundle, &photo_of(&r.id, 5), Some("palace-demo")).unwrap();
+        let out = recognizer.recognize_bytes(&bundle, &photo_of(&r.id, 5)).unwrap();
         match &out.decision {
             Decision::Matched { exhibit, .. } if exhibit == &r.id => right += 1,
             Decision::Matched { .. } => wrong += 1,
@@ -44,10 +44,10 @@ fn demo_exhibits_are_recognised_and_unknown_ones_are_not_matched() {
     let mut partial = collection.clone();
     partial.records.retain(|r| !records[..6].iter().any(|x| x.id == r.id));
     index_builder::build_bundle(&partial, &recognizer, dir.path(), &index_builder::BuildOptions::default()).unwrap();
-    let partial_bundle = Bundle::load_current(dir.path(), &manifest).unwrap();
+    let partial_bundle = Bundle::load_current(&dir.path().join(DEMO), &manifest).unwrap();
     let mut accepted = Vec::new();
     for r in &records[..6] {
-        let out = recognizer.recognize_bytes(&partial_bundle, &photo_of(&r.id, 5), None).unwrap();
+        let out = recognizer.recognize_bytes(&partial_bundle, &photo_of(&r.id, 5)).unwrap();
         if matches!(out.decision, Decision::Matched { .. }) {
             accepted.push(format!("{} -> {:?}", r.id, out.decision));
         }

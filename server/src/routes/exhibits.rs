@@ -4,10 +4,10 @@ use actix_web::{HttpResponse, get, web};
 use recognizer::{Bundle, ExhibitRecord};
 use serde::Serialize;
 
-use super::museums::LangQuery;
 use crate::card::{ExhibitCard, ExhibitSummary, card, lang_param, summary};
 use crate::error::{ApiError, ok};
 use crate::state::AppState;
+use serde::Deserialize;
 
 const RELATED: usize = 4;
 
@@ -39,16 +39,27 @@ pub fn related<'a>(bundle: &'a Bundle, record: &ExhibitRecord) -> Vec<&'a Exhibi
     out
 }
 
+#[derive(Debug, Deserialize)]
+pub struct ExhibitQuery {
+    lang: Option<String>,
+    /// The museum whose exhibit this is (ids are unique within a museum).
+    museum: Option<String>,
+}
+
 #[get("/api/v1/exhibits/{id}")]
 pub async fn get_exhibit(
     state: web::Data<AppState>,
     id: web::Path<String>,
-    query: web::Query<LangQuery>,
+    query: web::Query<ExhibitQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let lang = lang_param(query.lang.as_deref())?;
-    let bundle = state.bundle().ok_or(ApiError::NotReady)?;
-    let record = bundle.exhibit(&id).ok_or_else(|| ApiError::ExhibitNotFound(id.into_inner()))?;
+    let catalog = state.catalog();
+    if catalog.is_empty() {
+        return Err(ApiError::NotReady);
+    }
+    let (bundle, record) =
+        catalog.exhibit(query.museum.as_deref(), &id).ok_or_else(|| ApiError::ExhibitNotFound(id.into_inner()))?;
     let media = &state.settings.server.media_base_url;
-    let related_exhibits = related(&bundle, record).into_iter().map(|e| summary(e, lang, media)).collect();
+    let related_exhibits = related(bundle, record).into_iter().map(|e| summary(e, lang, media)).collect();
     Ok(ok(ExhibitDetail { card: card(record, lang, media), related_exhibits }))
 }

@@ -15,13 +15,20 @@ pub async fn health() -> HttpResponse {
 /// Ready: a bundle is loaded, so recognition can answer.
 #[get("/ready")]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let bundle = state.bundle().ok_or(ApiError::NotReady)?;
+    let catalog = state.catalog();
+    if catalog.is_empty() {
+        return Err(ApiError::NotReady);
+    }
     let cache = state.store.ping().await;
+    let museums: Vec<_> = catalog
+        .iter()
+        .map(|(id, b)| json!({ "id": id, "bundle_version": b.version(), "exhibits": b.manifest.counts.exhibits }))
+        .collect();
     Ok(ok(json!({
         "ready": true,
-        "bundle_version": bundle.version(),
-        "exhibits": bundle.manifest.counts.exhibits,
-        "model": bundle.manifest.model.id,
+        "museums": museums,
+        "exhibits": catalog.iter().map(|(_, b)| b.manifest.counts.exhibits).sum::<usize>(),
+        "model": state.model.id,
         "cache": if cache { "up" } else { "down" },
     })))
 }

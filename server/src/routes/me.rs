@@ -53,12 +53,12 @@ pub async fn list(
     }
     let visitor = require_visitor(&state, &req).await?;
     let (entries, total) = state.visitors.list(which, &visitor.openid, query.offset.unwrap_or(0), limit).await?;
-    let bundle = state.bundle();
+    let catalog = state.catalog();
     let media = &state.settings.server.media_base_url;
     let items: Vec<Item> = entries
         .into_iter()
         .map(|e| Item {
-            exhibit: bundle.as_ref().and_then(|b| b.exhibit(&e.exhibit)).map(|r| summary(r, lang, media)),
+            exhibit: catalog.exhibit(None, &e.exhibit).map(|(_, r)| summary(r, lang, media)),
             exhibit_id: e.exhibit,
             at: e.at,
         })
@@ -84,8 +84,11 @@ pub async fn add(
         name: "body",
         reason: format!("expected {{\"exhibit_id\": \"...\"}}: {e}"),
     })?;
-    let bundle = state.bundle().ok_or(ApiError::NotReady)?;
-    if bundle.exhibit(&body.exhibit_id).is_none() {
+    let catalog = state.catalog();
+    if catalog.is_empty() {
+        return Err(ApiError::NotReady);
+    }
+    if catalog.exhibit(None, &body.exhibit_id).is_none() {
         return Err(ApiError::ExhibitNotFound(body.exhibit_id.clone()));
     }
     state.visitors.add(which, &visitor.openid, &body.exhibit_id).await?;

@@ -42,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(me::remove)
     .service(ops::metrics)
     .service(ops::openapi)
+    .configure(crate::admin::routes::configure)
     .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::RouteNotFound) }));
 }
 

@@ -15,6 +15,9 @@ pub const MAX_PAGE_SIZE: usize = 50;
 #[derive(Debug, Serialize)]
 struct Museum {
     id: String,
+    /// The museum's name in the requested language (from its admin profile), if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
     exhibits: usize,
     /// Galleries in the requested language, in first-seen order.
     galleries: Vec<String>,
@@ -28,23 +31,23 @@ pub struct LangQuery {
 #[get("/api/v1/museums")]
 pub async fn list_museums(state: web::Data<AppState>, query: web::Query<LangQuery>) -> Result<HttpResponse, ApiError> {
     let lang = lang_param(query.lang.as_deref())?;
-    let bundle = state.bundle().ok_or(ApiError::NotReady)?;
+    let catalog = state.catalog();
+    if catalog.is_empty() {
+        return Err(ApiError::NotReady);
+    }
     let mut museums: Vec<Museum> = Vec::new();
-    for record in bundle.exhibits() {
-        let i = match museums.iter().position(|m| m.id == record.museum) {
-            Some(i) => i,
-            None => {
-                museums.push(Museum { id: record.museum.clone(), exhibits: 0, galleries: Vec::new() });
-                museums.len() - 1
+    for (id, bundle) in catalog.iter() {
+        let name = state.registry.museum(id).ok().flatten().and_then(|p| crate::card::pick(&p.name, lang));
+        let mut museum = Museum { id: id.clone(), name, exhibits: 0, galleries: Vec::new() };
+        for record in bundle.exhibits() {
+            museum.exhibits += 1;
+            if let Some(g) = crate::card::pick(&record.gallery, lang)
+                && !museum.galleries.contains(&g)
+            {
+                museum.galleries.push(g);
             }
-        };
-        let museum = &mut museums[i];
-        museum.exhibits += 1;
-        if let Some(g) = crate::card::pick(&record.gallery, lang)
-            && !museum.galleries.contains(&g)
-        {
-            museum.galleries.push(g);
         }
+        museums.push(museum);
     }
     Ok(ok(serde_json::json!({ "museums": museums })))
 }
@@ -99,12 +102,12 @@ pub async fn list_exhibits(
         return Err(ApiError::InvalidParameter { name: "q", reason: "at most 100 characters".into() });
     }
     let words: Vec<String> = q.split_whitespace().map(str::to_lowercase).collect();
-    let bundle = state.bundle().ok_or(ApiError::NotReady)?;
-    if !bundle.exhibits().iter().any(|e| e.museum == *id) {
-        return Err(ApiError::MuseumNotFound(id.into_inner()));
+    let catalog = state.catalog();
+    if catalog.is_empty() {
+        return Err(ApiError::NotReady);
     }
-    let found: Vec<&ExhibitRecord> =
-        bundle.exhibits().iter().filter(|e| e.museum == *id && matches(e, &words)).collect();
+    let bundle = catalog.museum(&id).ok_or_else(|| ApiError::MuseumNotFound(id.into_inner()))?;
+    let found: Vec<&ExhibitRecord> = bundle.exhibits().iter().filter(|e| matches(e, &words)).collect();
     let media = &state.settings.server.media_base_url;
     let items = found.iter().skip((page - 1) * page_size).take(page_size).map(|e| summary(e, lang, media)).collect();
     Ok(ok(Page { items, page, page_size, total: found.len() }))

@@ -4,7 +4,7 @@
 use actix_multipart::Multipart;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use futures_util::StreamExt;
-use recognizer::{Bundle, Decision, Recognition};
+use recognizer::{Decision, Recognition};
 use serde::Serialize;
 
 use std::time::Duration;
@@ -13,7 +13,7 @@ use super::auth::{client_ip, optional_visitor};
 use crate::card::{ExhibitCard, card, lang_param, no_match_tips};
 use crate::error::{ApiError, ok};
 use crate::sessions::Session;
-use crate::state::AppState;
+use crate::state::{AppState, Catalog};
 use crate::visitors::List;
 
 /// What the upload carried.
@@ -76,6 +76,7 @@ async fn read_upload(req: &HttpRequest, payload: web::Payload, limit: usize) -> 
 #[derive(Debug, Serialize)]
 struct Alternative {
     id: String,
+    museum: String,
     title: String,
     score: f32,
 }
@@ -132,21 +133,27 @@ pub async fn recognize(
     }
     let lang = lang_param(upload.lang.as_deref())?;
     let museum = upload.museum;
-    let bundle = state.bundle().ok_or(ApiError::NotReady)?;
-    if let Some(m) = &museum
-        && !bundle.exhibits().iter().any(|e| &e.museum == m)
-    {
-        return Err(ApiError::InvalidParameter { name: "museum", reason: format!("unknown museum `{m}`") });
+    let catalog = state.catalog();
+    if catalog.is_empty() {
+        return Err(ApiError::NotReady);
     }
+    // Scoped to the museum the visitor is in, or across every museum.
+    let (bundles, versions) = match &museum {
+        Some(m) => {
+            let b = catalog.museum(m).ok_or_else(|| ApiError::MuseumNotFound(m.clone()))?;
+            (vec![b.clone()], format!("{m}@{}", b.version()))
+        }
+        None => (catalog.bundles(), catalog.versions()),
+    };
 
     // The photo is hashed only when the cache is on.
-    let key = state.cache.key(bundle.version(), museum.as_deref(), &file);
+    let key = state.cache.key(&versions, museum.as_deref(), &file);
     let media = state.settings.server.media_base_url.as_str();
     if let Some(key) = &key {
         if let Some(hit) = state.cache.get(key).await {
             state.metrics.cache.with_label_values(&["hit"]).inc();
             remember(&state, visitor.as_ref(), &hit).await;
-            return Ok(ok(render(&bundle, &hit, lang, media, true)));
+            return Ok(ok(render(&catalog, &hit, lang, media, true)));
         }
         state.metrics.cache.with_label_values(&["miss"]).inc();
     }
@@ -154,12 +161,13 @@ pub async fn recognize(
     let permit = state.queue.clone().try_acquire_owned().map_err(|_| ApiError::Busy)?;
     let span = tracing::Span::current();
     let worker_state = state.clone();
-    let job_bundle = bundle.clone();
+    let photo = std::sync::Arc::new(file);
+    let job_photo = photo.clone();
     let job = tokio::task::spawn_blocking(move || {
         // The permit is held until the work ends, even if the request timed
         // out: the queue bounds CPU work, not waiting clients.
         let _permit = permit;
-        span.in_scope(|| worker_state.recognizer.recognize_bytes(&job_bundle, &file, museum.as_deref()))
+        span.in_scope(|| worker_state.recognizer.recognize_across(&bundles, &job_photo))
     });
     let recognition = tokio::time::timeout(Duration::from_millis(limits.recognize_timeout_ms), job)
         .await
@@ -179,7 +187,8 @@ pub async fn recognize(
         state.cache.put(key, &recognition).await;
     }
     remember(&state, visitor.as_ref(), &recognition).await;
-    Ok(ok(render(&bundle, &recognition, lang, media, false)))
+    state.analytics.record(museum.as_deref(), &recognition, &photo).await;
+    Ok(ok(render(&catalog, &recognition, lang, media, false)))
 }
 
 /// A logged-in visitor's matched exhibit goes into their history. History is
@@ -200,11 +209,16 @@ fn status_name(d: &Decision) -> &'static str {
     }
 }
 
-/// Renders with the bundle the recognition ran on, even if another was published since.
-fn render(bundle: &Bundle, r: &Recognition, lang: &str, media: &str, cached: bool) -> RecognizeData {
-    let lookup = |id: &str| bundle.exhibit(id).map(|e| card(e, lang, media));
+/// Renders with the bundles the recognition ran on, even if others were published since.
+fn render(catalog: &Catalog, r: &Recognition, lang: &str, media: &str, cached: bool) -> RecognizeData {
+    // Exhibit ids are unique within a museum only: each candidate is looked
+    // up in the museum it came from; the decided exhibit is the first candidate.
+    let lookup = |museum: &str, id: &str| {
+        catalog.exhibit(Some(museum).filter(|m| !m.is_empty()), id).map(|(_, e)| card(e, lang, media))
+    };
+    let decided = |id: &str| r.candidates.iter().find(|c| c.exhibit == id).map_or("", |c| c.museum.as_str());
     let (exhibit, confidence, reason) = match &r.decision {
-        Decision::Matched { exhibit, confidence } => (lookup(exhibit), Some(*confidence), None),
+        Decision::Matched { exhibit, confidence } => (lookup(decided(exhibit), exhibit), Some(*confidence), None),
         Decision::Ambiguous { .. } => (None, None, Some("several_exhibits_fit")),
         Decision::NoMatch { reason } => (
             None,
@@ -215,15 +229,22 @@ fn render(bundle: &Bundle, r: &Recognition, lang: &str, media: &str, cached: boo
             }),
         ),
     };
-    let shown = exhibit.as_ref().map(|c| c.id.clone());
-    let best = shown.as_ref().and_then(|id| r.candidates.iter().find(|c| &c.exhibit == id));
+    let shown = exhibit.as_ref().map(|c| (c.museum.clone(), c.id.clone()));
+    let is_shown =
+        |c: &&recognizer::Candidate| shown.as_ref().is_some_and(|(m, id)| *m == c.museum && *id == c.exhibit);
+    let best = r.candidates.iter().find(is_shown);
     let alternatives = r
         .candidates
         .iter()
-        .filter(|c| Some(&c.exhibit) != shown.as_ref())
+        .filter(|c| !is_shown(c))
         .take(3)
         .filter_map(|c| {
-            lookup(&c.exhibit).map(|card| Alternative { id: c.exhibit.clone(), title: card.title, score: c.score })
+            lookup(&c.museum, &c.exhibit).map(|card| Alternative {
+                id: c.exhibit.clone(),
+                museum: card.museum,
+                title: card.title,
+                score: c.score,
+            })
         })
         .collect();
     RecognizeData {

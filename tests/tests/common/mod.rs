@@ -73,8 +73,19 @@ pub struct Demo {
     /// Holds the collection and bundle root alive for the whole test binary.
     _dir: tempfile::TempDir,
     pub collection: PathBuf,
+    /// Bundle root of all museums (`<bundles>/<museum>/versions`, `CURRENT`).
     pub bundles: PathBuf,
     pub version: String,
+}
+
+/// The demo museum's id.
+pub const DEMO: &str = "palace-demo";
+
+impl Demo {
+    /// The demo museum's own bundle root.
+    pub fn museum_root(&self) -> PathBuf {
+        self.bundles.join(DEMO)
+    }
 }
 
 /// The demo collection, built into a bundle once per test binary.
@@ -227,4 +238,58 @@ pub async fn upload_as(
     let res = request.send().await.expect("request sent");
     let status = res.status().as_u16();
     (status, res.json().await.expect("json body"))
+}
+
+/// The `index-builder` binary admin jobs run (built by scripts/test.sh before the tests).
+pub fn builder_bin() -> PathBuf {
+    let bin = workspace_root().join("target/release/index-builder");
+    assert!(bin.is_file(), "{} missing: run the tests with scripts/test.sh (it builds the binaries)", bin.display());
+    bin
+}
+
+pub const OPERATOR_KEY: &str = "operator-test-key";
+
+/// Settings with the admin API on: operator key, data folder, builder binary.
+pub fn admin_settings(bundles: &Path, redis_url: &str, data_dir: &Path) -> Settings {
+    let mut s = settings(bundles, redis_url);
+    s.admin.operator_key = museum_server::wechat::Secret::new(OPERATOR_KEY);
+    s.admin.data_dir = data_dir.to_owned();
+    s.admin.index_builder = builder_bin().to_string_lossy().into_owned();
+    s.admin.build_threads = 2;
+    s.limits.anonymous_recognize_per_minute = 0;
+    s
+}
+
+/// Copies a folder tree (bundles are small in tests).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("readdir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// An HTTP call with an optional bearer key and JSON body; (status, body).
+pub async fn call_json(
+    method: reqwest::Method,
+    url: &str,
+    key: Option<&str>,
+    json: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut r = reqwest::Client::new().request(method, url);
+    if let Some(k) = key {
+        r = r.bearer_auth(k);
+    }
+    if let Some(j) = json {
+        r = r.json(&j);
+    }
+    let res = r.send().await.expect("request sent");
+    let status = res.status().as_u16();
+    let text = res.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
 }

@@ -1,0 +1,142 @@
+//! Incremental changes: add, replace or delete single exhibits without a full
+//! rebuild. The published version is loaded (and verified), the changed
+//! exhibits' images are embedded with *its* projection, everything else is
+//! carried over as stored (vectors reconstructed from the index, keypoints
+//! from `local.bin`), and the result is written as a new immutable version.
+//! Decision thresholds are carried over too: one exhibit more or less does
+//! not move them measurably, and a full build recalibrates.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Instant;
+
+use recognizer::bundle;
+use recognizer::{Bundle, DecodeLimits, Recognizer, VectorEntry, VectorIndex, decode_image};
+use serde::Serialize;
+
+use crate::build::{BuildError, Progress};
+use crate::collection::{Collection, RecordIssue};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeReport {
+    pub museum: String,
+    /// The version the change was applied to.
+    pub base_version: String,
+    pub version: String,
+    pub published: bool,
+    /// Exhibits added or replaced.
+    pub upserted: Vec<String>,
+    pub deleted: Vec<String>,
+    pub rejected: Vec<RecordIssue>,
+    pub exhibits: usize,
+    pub vectors: usize,
+    pub seconds: f64,
+}
+
+/// Applies `upserts` (validated records with their images) and `deletes`
+/// (exhibit ids) to the museum's published bundle under `root/<museum>/`.
+pub fn apply_changes(
+    recognizer: &Recognizer,
+    root: &Path,
+    upserts: &Collection,
+    deletes: &[String],
+    publish: bool,
+    progress: &Progress,
+) -> Result<ChangeReport, BuildError> {
+    let started = Instant::now();
+    let museum = upserts.museum.as_str();
+    if !upserts.rejected.is_empty() {
+        return Err(BuildError::TooManyRejected {
+            rejected: upserts.rejected.len(),
+            total: upserts.total,
+            max: 0.0,
+            issues: upserts.rejected.clone(),
+        });
+    }
+    let mroot = bundle::museum_root(root, museum)?;
+    let embedder = recognizer.embedder();
+    let current = Bundle::load_current(&mroot, embedder.manifest())?;
+    for id in deletes {
+        if current.exhibit(id).is_none() {
+            return Err(BuildError::UnknownExhibit(id.clone()));
+        }
+    }
+    let replaced: HashSet<&str> =
+        upserts.records.iter().map(|r| r.id.as_str()).chain(deletes.iter().map(String::as_str)).collect();
+
+    // Carry over everything the change does not touch.
+    let dim = embedder.dim();
+    let stored = current.index.reconstruct_all()?;
+    let mut vectors = Vec::with_capacity(stored.len());
+    let mut entries = Vec::new();
+    let mut local = Vec::new();
+    for (i, entry) in current.vectors.iter().enumerate() {
+        if replaced.contains(entry.exhibit.as_str()) {
+            continue;
+        }
+        vectors.extend_from_slice(&stored[i * dim..(i + 1) * dim]);
+        entries.push(entry.clone());
+        if let Some(l) = &current.local {
+            local.push(l.image_features(i));
+        }
+    }
+
+    // Embed the new images with the published projection.
+    let jobs: Vec<(&str, &str)> =
+        upserts.records.iter().flat_map(|r| r.images.iter().map(move |i| (r.id.as_str(), i.as_str()))).collect();
+    for (n, &(exhibit, image)) in jobs.iter().enumerate() {
+        let image_err = |source| BuildError::Image { exhibit: exhibit.into(), image: image.into(), source };
+        let bytes = std::fs::read(crate::collection::image_path(&upserts.images_dir, image))
+            .map_err(|e| image_err(recognizer::Error::InvalidImage { reason: e.to_string() }))?;
+        let decoded = decode_image(&bytes, DecodeLimits::default()).map_err(image_err)?;
+        if current.local.is_some() {
+            local.push(recognizer::local::extract(&decoded, &recognizer.settings().local)?);
+        }
+        let raw = embedder.embed_batch(std::slice::from_ref(&decoded))?;
+        vectors.extend(current.project(&raw[0]));
+        entries.push(VectorEntry { exhibit: exhibit.into(), image: image.into() });
+        progress.report("embedding", n + 1, jobs.len());
+    }
+
+    // Records: replaced ones keep their place, new ones go last.
+    let mut records: Vec<recognizer::ExhibitRecord> = current
+        .exhibits()
+        .iter()
+        .filter(|e| !deletes.contains(&e.id))
+        .map(|e| upserts.records.iter().find(|u| u.id == e.id).unwrap_or(e).clone())
+        .collect();
+    for r in &upserts.records {
+        if current.exhibit(&r.id).is_none() {
+            records.push(r.clone());
+        }
+    }
+
+    progress.report("writing", 0, 1);
+    let (index, recall) = VectorIndex::build_for_size(dim, &vectors)?;
+    let local = match current.local {
+        Some(_) => Some(recognizer::local::LocalIndex::from_images(&local)?),
+        None => None,
+    };
+    let count = entries.len();
+    let exhibits = records.len();
+    let mut unsaved =
+        Bundle::unsaved(embedder.manifest(), index, entries, local, records, current.manifest.projection.clone())?;
+    unsaved.set_index_recall(recall);
+    let manifest = bundle::write(&mroot, &unsaved, current.manifest.calibration.clone())?;
+    if publish {
+        bundle::publish(&mroot, &manifest.version)?;
+    }
+    progress.report("writing", 1, 1);
+    Ok(ChangeReport {
+        museum: museum.to_owned(),
+        base_version: current.version().to_owned(),
+        version: manifest.version,
+        published: publish,
+        upserted: upserts.records.iter().map(|r| r.id.clone()).collect(),
+        deleted: deletes.to_vec(),
+        rejected: Vec::new(),
+        exhibits,
+        vectors: count,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

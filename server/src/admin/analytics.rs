@@ -1,0 +1,110 @@
+//! Per-museum recognition analytics in Redis: answers by status,
+//! recognitions per exhibit, and the photos that most often found no match
+//! (by sha256: the same photo failing again and again points at an exhibit
+//! missing from the collection or a bad catalog image).
+//!
+//! Counting is best effort: a Redis failure is logged, never returned.
+
+use std::sync::Arc;
+
+use recognizer::{Decision, Recognition};
+use serde::Serialize;
+
+use crate::redis_store::RedisStore;
+
+/// Museum key for recognitions run across every museum that matched nothing.
+pub const ALL: &str = "_all";
+
+#[derive(Debug)]
+pub struct Analytics {
+    store: Arc<RedisStore>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Ranked {
+    pub id: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub museum: String,
+    pub recognitions: u64,
+    pub matched: u64,
+    pub ambiguous: u64,
+    pub no_match: u64,
+    pub no_match_rate: f64,
+    pub top_exhibits: Vec<Ranked>,
+    /// Photos (sha256) that found no match, most often first.
+    pub most_missed: Vec<Ranked>,
+    /// Distinct photos that found no match.
+    pub missed_photos: u64,
+}
+
+fn key(museum: &str, what: &str) -> String {
+    format!("mo:analytics:v1:{museum}:{what}")
+}
+
+impl Analytics {
+    pub fn new(store: Arc<RedisStore>) -> Self {
+        Self { store }
+    }
+
+    /// Counts one answer: under the museum it was scoped to, or (across all
+    /// museums) under the museum that matched, else [`ALL`].
+    pub async fn record(&self, scope: Option<&str>, r: &Recognition, photo: &[u8]) {
+        let Some(mut c) = self.store.connection().await else { return };
+        let (status, exhibit) = match &r.decision {
+            Decision::Matched { exhibit, .. } => ("matched", Some(exhibit)),
+            Decision::Ambiguous { .. } => ("ambiguous", None),
+            Decision::NoMatch { .. } => ("no_match", None),
+        };
+        let museum = scope
+            .map(str::to_owned)
+            .or_else(|| exhibit.and_then(|e| r.candidates.iter().find(|c| &c.exhibit == e)).map(|c| c.museum.clone()))
+            .unwrap_or_else(|| ALL.to_owned());
+        let mut pipe = redis::pipe();
+        pipe.hincr(key(&museum, "status"), status, 1).ignore();
+        if let Some(e) = exhibit {
+            pipe.zincr(key(&museum, "exhibits"), e, 1).ignore();
+        }
+        if status == "no_match" {
+            pipe.zincr(key(&museum, "missed"), recognizer::sha256_bytes(photo), 1).ignore();
+        }
+        if let Err(e) = pipe.query_async::<()>(&mut c).await {
+            tracing::warn!(error = %e, "analytics not recorded");
+        }
+    }
+
+    pub async fn report(&self, museum: &str, top: usize) -> Result<Report, crate::error::ApiError> {
+        let mut c = self.store.required().await?;
+        type Counts = Vec<(String, u64)>;
+        let (status, exhibits, missed, missed_photos): (std::collections::HashMap<String, u64>, Counts, Counts, u64) =
+            redis::pipe()
+                .hgetall(key(museum, "status"))
+                .zrevrange_withscores(key(museum, "exhibits"), 0, top as isize - 1)
+                .zrevrange_withscores(key(museum, "missed"), 0, top as isize - 1)
+                .zcard(key(museum, "missed"))
+                .query_async(&mut c)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "analytics unreadable");
+                    crate::error::ApiError::StoreUnavailable
+                })?;
+        let get = |k: &str| status.get(k).copied().unwrap_or(0);
+        let (matched, ambiguous, no_match) = (get("matched"), get("ambiguous"), get("no_match"));
+        let recognitions = matched + ambiguous + no_match;
+        let ranked = |v: Vec<(String, u64)>| v.into_iter().map(|(id, count)| Ranked { id, count }).collect();
+        Ok(Report {
+            museum: museum.to_owned(),
+            recognitions,
+            matched,
+            ambiguous,
+            no_match,
+            no_match_rate: if recognitions == 0 { 0.0 } else { no_match as f64 / recognitions as f64 },
+            top_exhibits: ranked(exhibits),
+            most_missed: ranked(missed),
+            missed_photos,
+        })
+    }
+}

@@ -1,0 +1,18 @@
+//! The museum admin API: tenants, scoped keys, imports, builds, publishing,
+//! incremental changes, analytics.
+//!
+//! Every route under `/api/v1/admin` takes `Authorization: Bearer <key>`:
+//! the operator key (configuration) reaches everything; a museum key reaches
+//! only its own museum's routes (checked before anything about the museum is
+//! read, so a key cannot even learn whether another museum exists).
+//! Bundle-changing work runs as `index-builder` jobs ([`jobs`]); this module
+//! writes only museum profiles and uploaded inputs under `admin.data_dir`.
+
+pub mod analytics;
+pub mod jobs;
+pub mod registry;
+pub mod routes;
+
+pub use analytics::Analytics;
+pub use jobs::Jobs;
+pub use registry::{Principal, Registry};

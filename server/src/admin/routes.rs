@@ -1,0 +1,601 @@
+//! `/api/v1/admin/...` handlers (see the module docs of [`crate::admin`]).
+
+use std::path::{Path, PathBuf};
+
+use actix_multipart::Multipart;
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
+use futures_util::StreamExt;
+use recognizer::bundle::{self, LangText, valid_museum_id};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+use super::registry::{Principal, RegistryError};
+use crate::error::{ApiError, ok};
+use crate::routes::auth::bearer_token;
+use crate::state::AppState;
+
+fn principal(state: &AppState, req: &HttpRequest) -> Result<Principal, ApiError> {
+    let operator = state.settings.admin.operator_key.expose();
+    if operator.is_empty() {
+        return Err(ApiError::AdminDisabled);
+    }
+    let key = bearer_token(req).ok_or(ApiError::AdminKeyRequired)?;
+    state.registry.authenticate(key, operator).ok_or(ApiError::AdminKeyRequired)
+}
+
+fn operator(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+    match principal(state, req)? {
+        Principal::Operator => Ok(()),
+        Principal::Museum(_) => Err(ApiError::AdminForbidden),
+    }
+}
+
+/// The caller may act for `museum` (its own key, or the operator), and the museum exists.
+fn for_museum(state: &AppState, req: &HttpRequest, museum: &str) -> Result<(), ApiError> {
+    match principal(state, req)? {
+        Principal::Operator => {}
+        Principal::Museum(m) if m == museum => {}
+        Principal::Museum(_) => return Err(ApiError::AdminForbidden),
+    }
+    match state.registry.museum(museum) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(ApiError::MuseumNotFound(museum.to_owned())),
+        Err(e) => Err(ApiError::Internal(e.into())),
+    }
+}
+
+fn registry_error(e: RegistryError) -> ApiError {
+    match e {
+        RegistryError::InvalidId(id) => {
+            ApiError::InvalidParameter { name: "id", reason: format!("`{id}`: 1-64 ASCII letters, digits, '-' or '_'") }
+        }
+        RegistryError::Exists(id) => ApiError::MuseumExists(id),
+        RegistryError::NotFound(id) => ApiError::MuseumNotFound(id),
+        other => ApiError::Internal(other.into()),
+    }
+}
+
+fn museum_root(state: &AppState, museum: &str) -> Result<PathBuf, ApiError> {
+    bundle::museum_root(state.bundle_root(), museum).map_err(|e| ApiError::Internal(e.into()))
+}
+
+fn body_error(e: actix_web::Error) -> ApiError {
+    ApiError::InvalidParameter { name: "body", reason: e.to_string() }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateMuseum {
+    id: String,
+    #[serde(default)]
+    name: LangText,
+}
+
+#[post("/api/v1/admin/museums")]
+pub async fn create_museum(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Result<web::Json<CreateMuseum>, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    operator(&state, &req)?;
+    let body = body.map_err(body_error)?.into_inner();
+    let (profile, key) = state.registry.create(&body.id, body.name).map_err(registry_error)?;
+    tracing::info!(museum = %profile.id, "museum created");
+    Ok(ok(json!({
+        "museum": { "id": profile.id, "name": profile.name, "created_at": profile.created_at },
+        "api_key": key,
+        "key_id": profile.keys.first().map(|k| k.id.clone()),
+        "note": "the key is shown only now; store it safely",
+    })))
+}
+
+/// A profile as the API shows it: key ids, never their hashes.
+fn profile_json(state: &AppState, p: &super::registry::MuseumProfile) -> serde_json::Value {
+    let root = bundle::museum_root(state.bundle_root(), &p.id).ok();
+    let published = root.as_deref().and_then(|r| bundle::current_version(r).ok().flatten());
+    let loaded = state.catalog().museum(&p.id).map(|b| b.version().to_owned());
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "created_at": p.created_at,
+        "keys": p.keys.iter().map(|k| json!({ "id": k.id, "created_at": k.created_at, "label": k.label })).collect::<Vec<_>>(),
+        "published_version": published,
+        "serving_version": loaded,
+        "running_job": state.jobs.running(&p.id),
+    })
+}
+
+#[get("/api/v1/admin/museums")]
+pub async fn list_museums(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    operator(&state, &req)?;
+    let museums = state.registry.list().map_err(registry_error)?;
+    Ok(ok(json!({ "museums": museums.iter().map(|p| profile_json(&state, p)).collect::<Vec<_>>() })))
+}
+
+#[get("/api/v1/admin/museums/{museum}")]
+pub async fn get_museum(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    museum: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    for_museum(&state, &req, &museum)?;
+    let profile =
+        state.registry.museum(&museum).map_err(registry_error)?.ok_or(ApiError::MuseumNotFound(museum.clone()))?;
+    Ok(ok(profile_json(&state, &profile)))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct NewKey {
+    label: Option<String>,
+}
+
+#[post("/api/v1/admin/museums/{museum}/keys")]
+pub async fn create_key(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    museum: web::Path<String>,
+    body: Option<web::Json<NewKey>>,
+) -> Result<HttpResponse, ApiError> {
+    for_museum(&state, &req, &museum)?;
+    let label = body.and_then(|b| b.into_inner().label);
+    let (entry, key) = state.registry.add_key(&museum, label).map_err(registry_error)?;
+    Ok(ok(json!({ "api_key": key, "key_id": entry.id, "note": "the key is shown only now; store it safely" })))
+}
+
+#[delete("/api/v1/admin/museums/{museum}/keys/{key_id}")]
+pub async fn revoke_key(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (museum, key_id) = path.into_inner();
+    for_museum(&state, &req, &museum)?;
+    let revoked = state.registry.revoke_key(&museum, &key_id).map_err(registry_error)?;
+    Ok(ok(json!({ "revoked": revoked })))
+}
+
+/// Streams multipart file fields to `dir` (field name -> file), under one size cap.
+async fn save_fields(
+    req: &HttpRequest,
+    payload: web::Payload,
+    dir: &Path,
+    limit: usize,
+) -> Result<Vec<(String, Option<String>, PathBuf)>, ApiError> {
+    let mut multipart = Multipart::new(req.headers(), payload);
+    let mut saved = Vec::new();
+    let mut total = 0usize;
+    while let Some(field) = multipart.next().await {
+        let mut field = field.map_err(|e| ApiError::BadMultipart(e.to_string()))?;
+        let name = field.name().unwrap_or_default().to_owned();
+        let filename = field.content_disposition().and_then(|d| d.get_filename()).map(str::to_owned);
+        // Stored under a name of our choosing: the client's name is only a hint for the extension.
+        let ext = filename
+            .as_deref()
+            .and_then(|f| Path::new(f).extension())
+            .and_then(|e| e.to_str())
+            .filter(|e| e.len() <= 5 && e.chars().all(|c| c.is_ascii_alphanumeric()))
+            .map(|e| e.to_ascii_lowercase());
+        let path = dir.join(format!(
+            "{}-{}{}",
+            saved.len(),
+            sanitize(&name),
+            ext.map(|e| format!(".{e}")).unwrap_or_default()
+        ));
+        let mut file = tokio::fs::File::create(&path).await.map_err(|e| ApiError::Internal(e.into()))?;
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| ApiError::BadMultipart(e.to_string()))?;
+            total += chunk.len();
+            if total > limit {
+                return Err(ApiError::UploadTooLarge { limit });
+            }
+            file.write_all(&chunk).await.map_err(|e| ApiError::Internal(e.into()))?;
+        }
+        file.flush().await.map_err(|e| ApiError::Internal(e.into()))?;
+        saved.push((name, filename, path));
+    }
+    Ok(saved)
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').take(32).collect()
+}
+
+fn is_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/json"))
+}
+
+#[derive(Debug, Deserialize)]
+struct IiifImport {
+    iiif: Vec<String>,
+}
+
+/// Starts an import: multipart with `records` (CSV or JSON) and optionally
+/// `images` (a zip), or JSON `{"iiif": [manifest URLs]}`. Answers the job;
+/// its result is the validation report.
+#[post("/api/v1/admin/museums/{museum}/imports")]
+pub async fn create_import(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    museum: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    for_museum(&state, &req, &museum)?;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let dir = state.registry.museum_dir(&museum).join("imports").join(&id);
+    let upload = dir.join("upload");
+    tokio::fs::create_dir_all(&upload).await.map_err(|e| ApiError::Internal(e.into()))?;
+    let mut args = vec!["import".into(), "--museum".into(), museum.to_string()];
+    if is_json(&req) {
+        let bytes =
+            payload.to_bytes_limited(256 * 1024).await.map_err(|_| ApiError::UploadTooLarge { limit: 256 * 1024 })?;
+        let body: IiifImport =
+            serde_json::from_slice(&bytes.map_err(|e| ApiError::BadMultipart(e.to_string()))?).map_err(|e| {
+                ApiError::InvalidParameter { name: "body", reason: format!("expected {{\"iiif\": [URLs]}}: {e}") }
+            })?;
+        if body.iiif.is_empty() || body.iiif.len() > 10_000 {
+            return Err(ApiError::InvalidParameter { name: "iiif", reason: "1 to 10000 manifest URLs".into() });
+        }
+        for url in body.iiif {
+            args.extend(["--iiif".into(), url]);
+        }
+    } else {
+        let limit = state.settings.admin.max_import_bytes;
+        let saved = save_fields(&req, payload, &upload, limit).await?;
+        let records = saved.iter().find(|(n, _, _)| n == "records").ok_or(ApiError::InvalidParameter {
+            name: "records",
+            reason: "send the records (CSV or JSON) in multipart field `records`".into(),
+        })?;
+        let mut path = records.2.clone();
+        // The builder tells CSV from JSON by extension.
+        if path.extension().is_none_or(|e| e != "csv" && e != "json") {
+            let sniffed = std::fs::read(&path).ok().and_then(|b| b.iter().find(|c| !c.is_ascii_whitespace()).copied());
+            let renamed = path.with_extension(if sniffed == Some(b'[') { "json" } else { "csv" });
+            std::fs::rename(&path, &renamed).map_err(|e| ApiError::Internal(e.into()))?;
+            path = renamed;
+        }
+        args.extend(["--records".into(), path.display().to_string()]);
+        if let Some((_, _, zip)) = saved.iter().find(|(n, _, _)| n == "images") {
+            args.extend(["--zip".into(), zip.display().to_string()]);
+        }
+    }
+    for host in &state.settings.admin.allow_hosts {
+        args.extend(["--allow-host".into(), host.clone()]);
+    }
+    args.extend(["--out".into(), dir.join("staged").display().to_string()]);
+    let job = state.jobs.start_with_id(&museum, "import", args, false, id)?;
+    Ok(ok(json!({ "import_id": job.id, "job": job })))
+}
+
+#[get("/api/v1/admin/museums/{museum}/imports/{id}")]
+pub async fn get_import(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (museum, id) = path.into_inner();
+    for_museum(&state, &req, &museum)?;
+    if !id.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(ApiError::ImportNotFound(id));
+    }
+    let dir = state.registry.museum_dir(&museum).join("imports").join(&id);
+    let report = std::fs::read(dir.join("staged/report.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let job = state.jobs.get(&id).await;
+    if report.is_none() && job.is_none() {
+        return Err(ApiError::ImportNotFound(id));
+    }
+    Ok(ok(json!({ "import_id": id, "report": report, "job": job })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BuildBody {
+    import_id: String,
+    /// Refuse the build past this share of rejected records (default 0).
+    #[serde(default)]
+    max_error_ratio: f64,
+    /// Publish when built (default true).
+    publish: Option<bool>,
+}
+
+#[post("/api/v1/admin/museums/{museum}/builds")]
+pub async fn create_build(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    museum: web::Path<String>,
+    body: Result<web::Json<BuildBody>, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    for_museum(&state, &req, &museum)?;
+    let body = body.map_err(body_error)?.into_inner();
+    if !body.import_id.chars().all(|c| c.is_ascii_hexdigit()) || body.import_id.is_empty() {
+        return Err(ApiError::ImportNotFound(body.import_id));
+    }
+    if !(0.0..=1.0).contains(&body.max_error_ratio) {
+        return Err(ApiError::InvalidParameter { name: "max_error_ratio", reason: "from 0 to 1".into() });
+    }
+    let staged = state.registry.museum_dir(&museum).join("imports").join(&body.import_id).join("staged");
+    if !staged.join("report.json").is_file() {
+        return Err(ApiError::ImportNotFound(body.import_id));
+    }
+    let mut args: Vec<String> = vec![
+        "build".into(),
+        "--museum".into(),
+        museum.to_string(),
+        "--staged".into(),
+        staged.display().to_string(),
+        "--bundles".into(),
+        state.bundle_root().display().to_string(),
+        "--max-error-ratio".into(),
+        body.max_error_ratio.to_string(),
+    ];
+    if body.publish == Some(false) {
+        args.push("--no-publish".into());
+    }
+    let job = state.jobs.start(&museum, "build", args, true)?;
+    Ok(ok(json!({ "job": job })))
+}
+
+#[get("/api/v1/admin/museums/{museum}/jobs/{job}")]
+pub async fn get_job(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (museum, id) = path.into_inner();
+    for_museum(&state, &req, &museum)?;
+    match state.jobs.get(&id).await {
+        Some(job) if job.museum == museum => Ok(ok(job)),
+        _ => Err(ApiError::JobNotFound(id)),
+    }
+}
+
+#[get("/api/v1/admin/museums/{museum}/versions")]
+pub async fn list_versions(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    museum: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    for_museum(&state, &req, &museum)?;
+    let root = museum_root(&state, &museum)?;
+    let versions = bundle::list_versions(&root).map_err(|e| ApiError::Internal(e.into()))?;
+    let published = bundle::current_version(&root).map_err(|e| ApiError::Internal(e.into()))?;
+    let serving = state.catalog().museum(&museum).map(|b| b.version().to_owned());
+    Ok(ok(json!({ "versions": versions, "published": published, "serving": serving })))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct VersionBody {
+    version: Option<String>,
+}
+
+/// Runs a quick `index-builder` command to its end (publishing and gc are
+/// renames and deletes; the builder stays the only writer of bundles).
+async fn run_builder(state: &AppState, args: &[String]) -> Result<String, ApiError> {
+    let out = tokio::process::Command::new(state.jobs.builder())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot run {}: {e}", state.jobs.builder().display())))?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr).trim().trim_start_matches("error: ").to_owned();
+        return Err(ApiError::LifecycleRefused(msg));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn lifecycle_args(state: &AppState, command: &str, museum: &str) -> Vec<String> {
+    vec![
+        command.into(),
+        "--museum".into(),
+        museum.into(),
+        "--bundles".into(),
+        state.bundle_root().display().to_string(),
+    ]
+}
+
+/// Publishes `version` (publish) or the one before the current, or the one named (rollback).
+async fn switch(
+    state: &AppState,
+    museum: &str,
+    command: &str,
+    version: Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(job) = state.jobs.running(museum) {
+        return Err(ApiError::JobConflict { museum: museum.to_owned(), job });
+    }
+    let root = museum_root(state, museum)?;
+    if let Some(v) = &version {
+        let known = bundle::list_versions(&root).map_err(|e| ApiError::Internal(e.into()))?;
+        if !known.contains(v) {
+            return Err(ApiError::VersionNotFound(v.clone()));
+        }
+    }
+    let mut args = lifecycle_args(state, command, museum);
+    args.extend(version);
+    run_builder(state, &args).await?;
+    let published = bundle::current_version(&root).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(ok(json!({ "published": published })))
+}
+
+#[post("/api/v1/admin/museums/{museum}/publish")]
+pub async fn publish(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    museum: web::Path<String>,
+    body: Result<web::Json<VersionBody>, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    for_museum(&state, &req, &museum)?;
+    let version = body.map_err(body_error)?.into_inner().version;
+    let version = version.ok_or(ApiError::InvalidParameter { name: "version", reason: "required".into() })?;
+    switch(&state, &museum, "publish", Some(version)).await
+}
+
+#[post("/api/v1/admin/museums/{museum}/rollback")]
+pub async fn rollback(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    museum: web::Path<String>,
+    body: Option<web::Json<VersionBody>>,
+) -> Result<HttpResponse, ApiError> {
+    for_museum(&state, &req, &museum)?;
+    switch(&state, &museum, "rollback", body.and_then(|b| b.into_inner().version)).await
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct GcBody {
+    keep: Option<usize>,
+}
+
+#[post("/api/v1/admin/museums/{museum}/gc")]
+pub async fn gc(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    museum: web::Path<String>,
+    body: Option<web::Json<GcBody>>,
+) -> Result<HttpResponse, ApiError> {
+    operator(&state, &req)?;
+    if !valid_museum_id(&museum) {
+        return Err(ApiError::MuseumNotFound(museum.into_inner()));
+    }
+    let keep = body.and_then(|b| b.into_inner().keep).unwrap_or(state.settings.admin.keep_versions).max(1);
+    let mut args = lifecycle_args(&state, "gc", &museum);
+    args.extend(["--keep".into(), keep.to_string()]);
+    let out = run_builder(&state, &args).await?;
+    let removed: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("removed ")).collect();
+    Ok(ok(json!({ "removed": removed, "kept": keep })))
+}
+
+/// Adds or replaces one exhibit: multipart `record` (the record as JSON; its
+/// `id` is the path's) and one or more image files (any other field names),
+/// which become the record's images when it names none.
+#[put("/api/v1/admin/museums/{museum}/exhibits/{id}")]
+pub async fn upsert_exhibit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (museum, id) = path.into_inner();
+    for_museum(&state, &req, &museum)?;
+    let dir = state.registry.museum_dir(&museum).join("changes").join(uuid::Uuid::new_v4().simple().to_string());
+    tokio::fs::create_dir_all(&dir).await.map_err(|e| ApiError::Internal(e.into()))?;
+    let saved = save_fields(&req, payload, &dir, state.settings.server.max_upload_bytes * 8).await?;
+    let record_file = saved.iter().find(|(n, _, _)| n == "record").ok_or(ApiError::InvalidParameter {
+        name: "record",
+        reason: "send the exhibit record as JSON in multipart field `record`".into(),
+    })?;
+    let text = std::fs::read(&record_file.2).map_err(|e| ApiError::Internal(e.into()))?;
+    let mut record: serde_json::Value = serde_json::from_slice(&text)
+        .map_err(|e| ApiError::InvalidParameter { name: "record", reason: format!("not JSON: {e}") })?;
+    let Some(obj) = record.as_object_mut() else {
+        return Err(ApiError::InvalidParameter { name: "record", reason: "must be a JSON object".into() });
+    };
+    if obj.get("id").is_some_and(|v| v.as_str() != Some(id.as_str())) {
+        return Err(ApiError::InvalidParameter {
+            name: "record",
+            reason: format!("its id must be `{id}`, as in the URL"),
+        });
+    }
+    obj.insert("id".into(), json!(id));
+    obj.insert("museum".into(), json!(museum));
+    let uploaded: Vec<String> = saved
+        .iter()
+        .filter(|(n, _, _)| n != "record")
+        .filter_map(|(_, _, p)| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+        .collect();
+    if obj.get("images").and_then(|v| v.as_array()).is_none_or(|a| a.is_empty()) {
+        obj.insert("images".into(), json!(uploaded));
+    }
+    let records = dir.join("records.json");
+    std::fs::write(&records, serde_json::to_vec(&json!([record])).unwrap_or_default())
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    // Validate now (the builder's own checks; no model needed), so a bad
+    // record is a 400 here rather than a failed job later.
+    let args = [
+        "validate".to_owned(),
+        "--museum".into(),
+        museum.clone(),
+        "--records".into(),
+        records.display().to_string(),
+        "--images".into(),
+        dir.display().to_string(),
+        "--json".into(),
+    ];
+    let out = run_builder(&state, &args).await?;
+    let report: serde_json::Value = serde_json::from_str(&out).map_err(|e| ApiError::Internal(e.into()))?;
+    if report["rejected"].as_u64() != Some(0) {
+        let reasons: Vec<String> = report["records"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r["reasons"].as_array().cloned().unwrap_or_default())
+            .filter_map(|r| r.as_str().map(str::to_owned))
+            .collect();
+        return Err(ApiError::InvalidParameter { name: "record", reason: reasons.join("; ") });
+    }
+    let mut args = lifecycle_args(&state, "upsert", &museum);
+    args.extend(["--records".into(), records.display().to_string(), "--images".into(), dir.display().to_string()]);
+    let job = state.jobs.start(&museum, "upsert", args, true)?;
+    Ok(ok(json!({ "job": job, "validation": report })))
+}
+
+#[delete("/api/v1/admin/museums/{museum}/exhibits/{id}")]
+pub async fn delete_exhibit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (museum, id) = path.into_inner();
+    for_museum(&state, &req, &museum)?;
+    let served = state.catalog();
+    if served.museum(&museum).and_then(|b| b.exhibit(&id)).is_none() {
+        return Err(ApiError::ExhibitNotFound(id));
+    }
+    let mut args = lifecycle_args(&state, "delete", &museum);
+    args.extend(["--exhibit".into(), id]);
+    let job = state.jobs.start(&museum, "delete", args, true)?;
+    Ok(ok(json!({ "job": job })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AnalyticsQuery {
+    top: Option<usize>,
+}
+
+#[get("/api/v1/admin/museums/{museum}/analytics")]
+pub async fn analytics(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    museum: web::Path<String>,
+    query: web::Query<AnalyticsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    for_museum(&state, &req, &museum)?;
+    let top = query.top.unwrap_or(20);
+    if !(1..=1000).contains(&top) {
+        return Err(ApiError::InvalidParameter { name: "top", reason: "from 1 to 1000".into() });
+    }
+    Ok(ok(state.analytics.report(&museum, top).await?))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(create_museum)
+        .service(list_museums)
+        .service(get_museum)
+        .service(create_key)
+        .service(revoke_key)
+        .service(create_import)
+        .service(get_import)
+        .service(create_build)
+        .service(get_job)
+        .service(list_versions)
+        .service(publish)
+        .service(rollback)
+        .service(gc)
+        .service(upsert_exhibit)
+        .service(delete_exhibit)
+        .service(analytics);
+}
