@@ -2,12 +2,14 @@
 //! single query and recall@10 against exact search, for exact (Flat), HNSW
 //! and IVF, on N synthetic vectors of the model's dimension.
 //!
-//! `cargo run --release --example index_bench -p recognizer -- 1000000`
+//! `cargo run --release --example index_bench -p recognizer -- 1000000 [EFSEARCH,...] [NPROBE,...]`
 //!
-//! The vectors are clustered like real embeddings (a random centre per
-//! "exhibit", views scattered around it, unit length); uniform random
-//! vectors would be an unrealistically hard case for every approximate index.
-//! Queries are fresh samples from the same clusters (like visitors' photos).
+//! The vectors are shaped like real embeddings: they lie near a subspace of
+//! low intrinsic dimension (64, through a fixed random 384x64 map, plus a
+//! little full-dimensional noise), clustered by "exhibit" (a random centre,
+//! about four views around it), unit length. Uniform random 384-d vectors
+//! would make every neighbour almost equally far (no index, nor a visitor,
+//! sees such data). Queries are fresh views of random exhibits.
 
 use std::time::Instant;
 
@@ -32,12 +34,21 @@ fn normalise(v: &mut [f32]) {
     v.iter_mut().for_each(|x| *x /= n);
 }
 
-fn sample(rng: &mut impl Rng, centres: &[f32], count: usize) -> Vec<f32> {
-    let clusters = centres.len() / DIM;
+const LATENT: usize = 64;
+
+/// `count` views: a random exhibit's latent centre plus view noise, mapped to
+/// 384 dimensions, plus a little noise there, normalised.
+fn sample(rng: &mut impl Rng, centres: &[f32], map: &[f32], count: usize) -> Vec<f32> {
+    let clusters = centres.len() / LATENT;
     let mut out = Vec::with_capacity(count * DIM);
     for _ in 0..count {
         let c = rng.random_range(0..clusters);
-        let mut v: Vec<f32> = centres[c * DIM..(c + 1) * DIM].iter().map(|x| x + 0.06 * gaussian(rng)).collect();
+        let z: Vec<f32> = centres[c * LATENT..(c + 1) * LATENT].iter().map(|x| x + 0.35 * gaussian(rng)).collect();
+        let mut v: Vec<f32> = (0..DIM)
+            .map(|d| {
+                map[d * LATENT..(d + 1) * LATENT].iter().zip(&z).map(|(a, b)| a * b).sum::<f32>() + 0.02 * gaussian(rng)
+            })
+            .collect();
         normalise(&mut v);
         out.extend(v);
     }
@@ -64,13 +75,22 @@ fn p50_ms(index: &VectorIndex, queries: &[f32]) -> f64 {
 
 fn main() {
     let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    // Optional: HNSW efSearch values, then IVF nprobe values (comma lists).
+    let list = |i: usize, default: &[u32]| -> Vec<u32> {
+        std::env::args()
+            .nth(i)
+            .map(|a| a.split(',').filter_map(|x| x.parse().ok()).collect())
+            .unwrap_or(default.to_vec())
+    };
+    let (efs, nprobes) = (list(2, &[128, 256, 512, 1024, 2048]), list(3, &[64, 128, 256, 512, 1024]));
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
     // About four views per exhibit.
     let clusters = (n / 4).max(1);
-    let mut centres: Vec<f32> = (0..clusters * DIM).map(|_| gaussian(&mut rng)).collect();
-    centres.chunks_mut(DIM).for_each(normalise);
-    let vectors = sample(&mut rng, &centres, n);
-    let queries = sample(&mut rng, &centres, QUERIES);
+    let mut centres: Vec<f32> = (0..clusters * LATENT).map(|_| gaussian(&mut rng)).collect();
+    centres.chunks_mut(LATENT).for_each(normalise);
+    let map: Vec<f32> = (0..DIM * LATENT).map(|_| gaussian(&mut rng) / (LATENT as f32).sqrt()).collect();
+    let vectors = sample(&mut rng, &centres, &map, n);
+    let queries = sample(&mut rng, &centres, &map, QUERIES);
     drop(centres);
     println!("{n} vectors x {DIM} dims ({:.0} MB of floats), {QUERIES} queries, k = 10", (n * DIM * 4) as f64 / 1e6);
     println!("| index | build s | memory MB (file) | RSS growth MB | p50 ms/query | recall@10 |");
@@ -80,11 +100,11 @@ fn main() {
         (IndexChoice::Flat, vec![IndexChoice::Flat]),
         (
             IndexChoice::Hnsw { m: 32, ef_search: 64 },
-            [64, 128, 256].map(|ef_search| IndexChoice::Hnsw { m: 32, ef_search }).to_vec(),
+            efs.iter().map(|&ef_search| IndexChoice::Hnsw { m: 32, ef_search }).collect(),
         ),
         (
             IndexChoice::Ivf { nlist, nprobe: 16 },
-            [16, 64, 128].map(|nprobe| IndexChoice::Ivf { nlist, nprobe }).to_vec(),
+            nprobes.iter().map(|&nprobe| IndexChoice::Ivf { nlist, nprobe }).collect(),
         ),
     ];
     let exact = VectorIndex::build_flat(DIM, &vectors).expect("flat");

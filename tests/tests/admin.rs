@@ -117,6 +117,12 @@ async fn wait_serving(base: &str, key: &str, museum: &str, version: &str) -> Dur
     }
 }
 
+/// Sends a multipart form with an admin key; the answer's JSON body.
+async fn send_form(method: Method, url: &str, key: &str, form: reqwest::multipart::Form) -> Value {
+    let res = reqwest::Client::new().request(method, url).bearer_auth(key).multipart(form).send().await.unwrap();
+    res.json().await.unwrap()
+}
+
 async fn recognise(base: &str, id: &str, museum: Option<&str>) -> Value {
     let fields: Vec<(&str, &str)> = museum.map(|m| vec![("museum", m)]).unwrap_or_default();
     let (status, body) = upload(base, photo_of(id, 3), &fields).await;
@@ -185,15 +191,8 @@ async fn a_museum_onboards_builds_publishes_under_load_adds_and_rolls_back() {
             reqwest::multipart::Part::bytes(serde_json::to_vec(&records).unwrap()).file_name("records.json"),
         )
         .part("images", reqwest::multipart::Part::bytes(collection_zip(&files)).file_name("images.zip"));
-    let res = reqwest::Client::new()
-        .post(admin("/museums/m-a/imports"))
-        .bearer_auth(&key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 200);
-    let body: Value = res.json().await.unwrap();
+    let body = send_form(Method::POST, &admin("/museums/m-a/imports"), &key, form).await;
+    assert_eq!(body["errcode"], 0, "{body}");
     let import_id = body["data"]["import_id"].as_str().unwrap().to_owned();
     let (job, _) = wait_job(&base, "m-a", &key, &import_id).await;
     assert_eq!(job["state"], "succeeded", "{job}");
@@ -277,14 +276,7 @@ async fn a_museum_onboards_builds_publishes_under_load_adds_and_rolls_back() {
         .text("record", record.to_string())
         .part("image", reqwest::multipart::Part::bytes(jpeg("pd-012")).file_name("front.jpg"));
     let added_at = Instant::now();
-    let res = reqwest::Client::new()
-        .put(admin("/museums/m-a/exhibits/pd-012"))
-        .bearer_auth(&key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let body: Value = res.json().await.unwrap();
+    let body = send_form(Method::PUT, &admin("/museums/m-a/exhibits/pd-012"), &key, form).await;
     assert_eq!(body["errcode"], 0, "{body}");
     let (job, _) = wait_job(&base, "m-a", &key, body["data"]["job"]["id"].as_str().unwrap()).await;
     assert_eq!(job["state"], "succeeded", "{job}");
@@ -298,14 +290,7 @@ async fn a_museum_onboards_builds_publishes_under_load_adds_and_rolls_back() {
     assert!(seconds < 30.0, "{seconds}");
     // A bad single record is refused at once, with its reasons.
     let form = reqwest::multipart::Form::new().text("record", json!({ "title": { "en": "x" } }).to_string());
-    let res = reqwest::Client::new()
-        .put(admin("/museums/m-a/exhibits/no-images"))
-        .bearer_auth(&key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let body: Value = res.json().await.unwrap();
+    let body = send_form(Method::PUT, &admin("/museums/m-a/exhibits/no-images"), &key, form).await;
     assert_eq!(body["error"], "invalid_parameter", "{body}");
     assert!(body["errmsg"].as_str().unwrap().contains("accession_number"), "{body}");
 

@@ -178,26 +178,6 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
-/// GET/POST/DELETE with an optional bearer token and JSON body; (status, body).
-async fn call(
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-    json: Option<serde_json::Value>,
-) -> (u16, serde_json::Value) {
-    let mut r = reqwest::Client::new().request(method, url);
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    if let Some(j) = json {
-        r = r.json(&j);
-    }
-    let res = r.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
-}
-
 #[tokio::test]
 async fn wechat_login_maps_every_documented_answer() {
     let demo = demo();
@@ -222,7 +202,7 @@ async fn wechat_login_maps_every_documented_answer() {
     let (status, body) = login(&base, "never-issued").await;
     assert_eq!((status, body["error"].as_str()), (400, Some("login_code_invalid")));
     let (status, body) =
-        call(reqwest::Method::POST, format!("{base}/api/v1/session"), None, Some(serde_json::json!({}))).await;
+        call_json(reqwest::Method::POST, format!("{base}/api/v1/session"), None, Some(serde_json::json!({}))).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_parameter")), "{body}");
 
     // -1 (busy) is retried, boundedly: twice then success; three times is too many.
@@ -240,9 +220,9 @@ async fn wechat_login_maps_every_documented_answer() {
     assert_eq!((status, body["error"].as_str()), (403, Some("login_refused")));
 
     // Logging out ends the session.
-    let (status, _) = call(reqwest::Method::DELETE, format!("{base}/api/v1/session"), Some(token), None).await;
+    let (status, _) = call_json(reqwest::Method::DELETE, format!("{base}/api/v1/session"), Some(token), None).await;
     assert_eq!(status, 200);
-    let (status, body) = call(reqwest::Method::GET, format!("{base}/api/v1/me/history"), Some(token), None).await;
+    let (status, body) = call_json(reqwest::Method::GET, format!("{base}/api/v1/me/history"), Some(token), None).await;
     assert_eq!((status, body["error"].as_str()), (401, Some("session_invalid")));
 }
 
@@ -269,7 +249,7 @@ async fn logged_in_visitors_get_history_and_favorites() {
     let token = body["data"]["token"].as_str().unwrap().to_owned();
     let t = Some(token.as_str());
 
-    let (status, body) = call(reqwest::Method::GET, format!("{base}/api/v1/me/favorites"), None, None).await;
+    let (status, body) = call_json(reqwest::Method::GET, format!("{base}/api/v1/me/favorites"), None, None).await;
     assert_eq!((status, body["error"].as_str()), (401, Some("login_required")));
 
     // Recognition fills the history (newest first); anonymous recognition does not.
@@ -277,7 +257,7 @@ async fn logged_in_visitors_get_history_and_favorites() {
     assert_eq!((status, body["data"]["exhibit"]["id"].as_str()), (200, Some("pd-006")), "{body}");
     let (status, body) = upload_as(&base, t, photo_of("pd-013", 2), &[]).await;
     assert_eq!((status, body["data"]["exhibit"]["id"].as_str()), (200, Some("pd-013")), "{body}");
-    let (_, body) = call(reqwest::Method::GET, format!("{base}/api/v1/me/history?lang=en"), t, None).await;
+    let (_, body) = call_json(reqwest::Method::GET, format!("{base}/api/v1/me/history?lang=en"), t, None).await;
     let ids: Vec<&str> =
         body["data"]["items"].as_array().unwrap().iter().map(|i| i["exhibit_id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["pd-013", "pd-006"], "{body}");
@@ -286,25 +266,25 @@ async fn logged_in_visitors_get_history_and_favorites() {
     let url = format!("{base}/api/v1/me/favorites");
     for id in ["pd-001", "pd-002", "pd-001"] {
         let (status, _) =
-            call(reqwest::Method::POST, url.clone(), t, Some(serde_json::json!({ "exhibit_id": id }))).await;
+            call_json(reqwest::Method::POST, url.clone(), t, Some(serde_json::json!({ "exhibit_id": id }))).await;
         assert_eq!(status, 200);
     }
     let (status, body) =
-        call(reqwest::Method::POST, url.clone(), t, Some(serde_json::json!({ "exhibit_id": "nope" }))).await;
+        call_json(reqwest::Method::POST, url.clone(), t, Some(serde_json::json!({ "exhibit_id": "nope" }))).await;
     assert_eq!((status, body["error"].as_str()), (404, Some("exhibit_not_found")));
-    let (_, body) = call(reqwest::Method::GET, url.clone(), t, None).await;
+    let (_, body) = call_json(reqwest::Method::GET, url.clone(), t, None).await;
     assert_eq!(body["data"]["total"], 2, "a favorite added twice is listed once: {body}");
     assert_eq!(body["data"]["items"][0]["exhibit_id"], "pd-001", "{body}");
-    let (_, body) = call(reqwest::Method::DELETE, format!("{url}/pd-001"), t, None).await;
+    let (_, body) = call_json(reqwest::Method::DELETE, format!("{url}/pd-001"), t, None).await;
     assert_eq!(body["data"]["removed"], true);
-    let (_, body) = call(reqwest::Method::DELETE, format!("{url}/pd-001"), t, None).await;
+    let (_, body) = call_json(reqwest::Method::DELETE, format!("{url}/pd-001"), t, None).await;
     assert_eq!(body["data"]["removed"], false);
-    let (_, body) = call(reqwest::Method::GET, url.clone(), t, None).await;
+    let (_, body) = call_json(reqwest::Method::GET, url.clone(), t, None).await;
     assert_eq!(body["data"]["total"], 1);
 
     // Another visitor sees none of it.
     let (_, other) = login(&base, &wechat.code("dave").await).await;
-    let (_, body) = call(reqwest::Method::GET, url, other["data"]["token"].as_str(), None).await;
+    let (_, body) = call_json(reqwest::Method::GET, url, other["data"]["token"].as_str(), None).await;
     assert_eq!(body["data"]["total"], 0);
 }
 
@@ -313,7 +293,7 @@ async fn museums_list_search_and_paginate_exhibits() {
     let demo = demo();
     let redis = RedisServer::start();
     let base = spawn_app(settings(&demo.bundles, &redis.url())).await;
-    let get = |path: &str| call(reqwest::Method::GET, format!("{base}{path}"), None, None);
+    let get = |path: &str| call_json(reqwest::Method::GET, format!("{base}{path}"), None, None);
 
     let (_, body) = get("/api/v1/museums").await;
     let museums = body["data"]["museums"].as_array().unwrap();
@@ -434,7 +414,7 @@ async fn every_route_in_the_openapi_document_answers_as_documented() {
     let redis = RedisServer::start();
     let wechat = FakeWechat::start(Default::default());
     let base = spawn_app(settings_with_wechat(&demo.bundles, &redis.url(), &wechat)).await;
-    let (status, doc) = call(reqwest::Method::GET, format!("{base}/api/v1/openapi.json"), None, None).await;
+    let (status, doc) = call_json(reqwest::Method::GET, format!("{base}/api/v1/openapi.json"), None, None).await;
     assert_eq!(status, 200);
     assert_eq!(doc["openapi"], "3.0.3");
     let paths = doc["paths"].as_object().unwrap();
@@ -465,7 +445,7 @@ async fn every_route_in_the_openapi_document_answers_as_documented() {
                     _ => Some(serde_json::json!({ "exhibit_id": "pd-006" })),
                 };
                 let body = if method == reqwest::Method::POST { body } else { None };
-                call(method.clone(), url, Some(&token), body).await
+                call_json(method.clone(), url, Some(&token), body).await
             };
             assert_eq!(status, 200, "{method} {template}: {body}");
             // Documented success shape: the envelope with errcode 0 (JSON routes).

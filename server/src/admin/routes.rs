@@ -196,6 +196,13 @@ async fn save_fields(
     Ok(saved)
 }
 
+/// Removes what a refused upload left behind: a refused request leaves no trace.
+fn discard(dir: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        tracing::warn!(dir = %dir.display(), error = %e, "could not remove a refused upload");
+    }
+}
+
 fn sanitize(name: &str) -> String {
     name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').take(32).collect()
 }
@@ -225,10 +232,27 @@ pub async fn create_import(
     for_museum(&state, &req, &museum)?;
     let id = uuid::Uuid::new_v4().simple().to_string();
     let dir = state.registry.museum_dir(&museum).join("imports").join(&id);
+    // A refused upload leaves no trace.
+    let started = async {
+        let args = import_args(&state, &req, payload, &museum, &dir).await?;
+        state.jobs.start_with_id(&museum, "import", args, false, id)
+    };
+    let job = started.await.inspect_err(|_| discard(&dir))?;
+    Ok(ok(json!({ "import_id": job.id, "job": job })))
+}
+
+/// Saves the upload under `dir/upload` and says how `index-builder import` is to read it.
+async fn import_args(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    museum: &str,
+    dir: &Path,
+) -> Result<Vec<String>, ApiError> {
     let upload = dir.join("upload");
     tokio::fs::create_dir_all(&upload).await.map_err(|e| ApiError::Internal(e.into()))?;
-    let mut args = vec!["import".into(), "--museum".into(), museum.to_string()];
-    if is_json(&req) {
+    let mut args = vec!["import".into(), "--museum".into(), museum.to_owned()];
+    if is_json(req) {
         let bytes =
             payload.to_bytes_limited(256 * 1024).await.map_err(|_| ApiError::UploadTooLarge { limit: 256 * 1024 })?;
         let body: IiifImport =
@@ -242,8 +266,7 @@ pub async fn create_import(
             args.extend(["--iiif".into(), url]);
         }
     } else {
-        let limit = state.settings.admin.max_import_bytes;
-        let saved = save_fields(&req, payload, &upload, limit).await?;
+        let saved = save_fields(req, payload, &upload, state.settings.admin.max_import_bytes).await?;
         let records = saved.iter().find(|(n, _, _)| n == "records").ok_or(ApiError::InvalidParameter {
             name: "records",
             reason: "send the records (CSV or JSON) in multipart field `records`".into(),
@@ -265,8 +288,7 @@ pub async fn create_import(
         args.extend(["--allow-host".into(), host.clone()]);
     }
     args.extend(["--out".into(), dir.join("staged").display().to_string()]);
-    let job = state.jobs.start_with_id(&museum, "import", args, false, id)?;
-    Ok(ok(json!({ "import_id": job.id, "job": job })))
+    Ok(args)
 }
 
 #[get("/api/v1/admin/museums/{museum}/imports/{id}")]
@@ -482,8 +504,28 @@ pub async fn upsert_exhibit(
     let (museum, id) = path.into_inner();
     for_museum(&state, &req, &museum)?;
     let dir = state.registry.museum_dir(&museum).join("changes").join(uuid::Uuid::new_v4().simple().to_string());
-    tokio::fs::create_dir_all(&dir).await.map_err(|e| ApiError::Internal(e.into()))?;
-    let saved = save_fields(&req, payload, &dir, state.settings.server.max_upload_bytes * 8).await?;
+    // A refused change leaves no trace.
+    let started = async {
+        let (args, report) = upsert_args(&state, &req, payload, &museum, &id, &dir).await?;
+        Ok::<_, ApiError>((state.jobs.start(&museum, "upsert", args, true)?, report))
+    };
+    let (job, report) = started.await.inspect_err(|_| discard(&dir))?;
+    Ok(ok(json!({ "job": job, "validation": report })))
+}
+
+/// Saves the record and its images under `dir`, validates them with the
+/// builder (a bad record is a 400 now rather than a failed job later), and
+/// says how `index-builder upsert` is to read them.
+async fn upsert_args(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    museum: &str,
+    id: &str,
+    dir: &Path,
+) -> Result<(Vec<String>, serde_json::Value), ApiError> {
+    tokio::fs::create_dir_all(dir).await.map_err(|e| ApiError::Internal(e.into()))?;
+    let saved = save_fields(req, payload, dir, state.settings.server.max_upload_bytes * 8).await?;
     let record_file = saved.iter().find(|(n, _, _)| n == "record").ok_or(ApiError::InvalidParameter {
         name: "record",
         reason: "send the exhibit record as JSON in multipart field `record`".into(),
@@ -494,7 +536,7 @@ pub async fn upsert_exhibit(
     let Some(obj) = record.as_object_mut() else {
         return Err(ApiError::InvalidParameter { name: "record", reason: "must be a JSON object".into() });
     };
-    if obj.get("id").is_some_and(|v| v.as_str() != Some(id.as_str())) {
+    if obj.get("id").is_some_and(|v| v.as_str() != Some(id)) {
         return Err(ApiError::InvalidParameter {
             name: "record",
             reason: format!("its id must be `{id}`, as in the URL"),
@@ -518,14 +560,14 @@ pub async fn upsert_exhibit(
     let args = [
         "validate".to_owned(),
         "--museum".into(),
-        museum.clone(),
+        museum.to_owned(),
         "--records".into(),
         records.display().to_string(),
         "--images".into(),
         dir.display().to_string(),
         "--json".into(),
     ];
-    let out = run_builder(&state, &args).await?;
+    let out = run_builder(state, &args).await?;
     let report: serde_json::Value = serde_json::from_str(&out).map_err(|e| ApiError::Internal(e.into()))?;
     if report["rejected"].as_u64() != Some(0) {
         let reasons: Vec<String> = report["records"]
@@ -537,10 +579,9 @@ pub async fn upsert_exhibit(
             .collect();
         return Err(ApiError::InvalidParameter { name: "record", reason: reasons.join("; ") });
     }
-    let mut args = lifecycle_args(&state, "upsert", &museum);
+    let mut args = lifecycle_args(state, "upsert", museum);
     args.extend(["--records".into(), records.display().to_string(), "--images".into(), dir.display().to_string()]);
-    let job = state.jobs.start(&museum, "upsert", args, true)?;
-    Ok(ok(json!({ "job": job, "validation": report })))
+    Ok((args, report))
 }
 
 #[delete("/api/v1/admin/museums/{museum}/exhibits/{id}")]

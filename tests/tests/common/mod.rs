@@ -277,7 +277,7 @@ pub fn copy_tree(from: &Path, to: &Path) {
 /// An HTTP call with an optional bearer key and JSON body; (status, body).
 pub async fn call_json(
     method: reqwest::Method,
-    url: &str,
+    url: impl reqwest::IntoUrl,
     key: Option<&str>,
     json: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
