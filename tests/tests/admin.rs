@@ -526,3 +526,60 @@ fn a_build_killed_midway_leaves_the_published_bundle_untouched() {
     let manifest = recognizer::ModelManifest::load(&model_path()).unwrap();
     recognizer::Bundle::load_current(&museum_root, &manifest).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_job_per_museum_across_server_processes() {
+    let demo = demo();
+    let redis = RedisServer::start();
+    let root = tempfile::tempdir().unwrap();
+    let bundles = root.path().join("bundles");
+    copy_tree(&demo.bundles, &bundles);
+    let data = root.path().join("admin");
+    // Two servers over the same bundles, admin data and Redis, as behind a load balancer.
+    let a = spawn_app(admin_settings(&bundles, &redis.url(), &data)).await;
+    let b = spawn_app(admin_settings(&bundles, &redis.url(), &data)).await;
+    let (_, body) =
+        call_json(Method::POST, format!("{a}/api/v1/admin/museums"), Some(OPERATOR_KEY), Some(json!({ "id": "m-a" })))
+            .await;
+    let key = body["data"]["api_key"].as_str().unwrap().to_owned();
+    let records: Vec<Value> = museum_fixtures::records()[..3]
+        .iter()
+        .map(|r| json!({ "id": r.id, "accession_number": r.accession_number, "title": r.title, "images": [format!("{}.jpg", r.id)] }))
+        .collect();
+    let files: Vec<(&str, Vec<u8>)> =
+        vec![("pd-001.jpg", jpeg("pd-001")), ("pd-002.jpg", jpeg("pd-002")), ("pd-003.jpg", jpeg("pd-003"))];
+    let form = reqwest::multipart::Form::new()
+        .part("records", reqwest::multipart::Part::bytes(serde_json::to_vec(&records).unwrap()).file_name("r.json"))
+        .part("images", reqwest::multipart::Part::bytes(collection_zip(&files)).file_name("i.zip"));
+    let body = send_form(Method::POST, &format!("{a}/api/v1/admin/museums/m-a/imports"), &key, form).await;
+    let import_id = body["data"]["import_id"].as_str().unwrap().to_owned();
+    assert_eq!(wait_job(&a, "m-a", &key, &import_id).await.0["state"], "succeeded");
+
+    let build = |base: &str| {
+        call_json(
+            Method::POST,
+            format!("{base}/api/v1/admin/museums/m-a/builds"),
+            Some(&key),
+            Some(json!({ "import_id": import_id })),
+        )
+    };
+    let (status, body) = build(&a).await;
+    assert_eq!(status, 200, "{body}");
+    let job = body["data"]["job"]["id"].as_str().unwrap().to_owned();
+    // The other server refuses a second job, and a publish, for the same museum meanwhile...
+    let (status, body) = build(&b).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("job_conflict")), "{body}");
+    assert!(body["errmsg"].as_str().unwrap().contains(&job), "{body}");
+    let (status, body) =
+        call_json(Method::POST, format!("{b}/api/v1/admin/museums/m-a/rollback"), Some(&key), None).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("job_conflict")), "{body}");
+    let (_, body) = call_json(Method::GET, format!("{b}/api/v1/admin/museums/m-a"), Some(&key), None).await;
+    assert_eq!(body["data"]["running_job"], job.as_str());
+    // ...and the job's progress can be read through either server.
+    let (job_state, _) = wait_job(&b, "m-a", &key, &job).await;
+    assert_eq!(job_state["state"], "succeeded", "{job_state}");
+    // Once it is done, the museum is free again.
+    let (status, body) = build(&b).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(wait_job(&b, "m-a", &key, body["data"]["job"]["id"].as_str().unwrap()).await.0["state"], "succeeded");
+}

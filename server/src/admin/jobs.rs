@@ -6,8 +6,12 @@
 //!
 //! A job's state lives in this process (the one running it) and is mirrored
 //! to Redis (`mo:job:v1:<id>`, 7 days) so any server process can report it.
-//! One lifecycle job per museum at a time: a build racing an upsert would
-//! publish a bundle without the other's change.
+//! One lifecycle job per museum at a time, across server processes: a build
+//! racing an upsert would publish a bundle without the other's change. The
+//! museum is held in this process and by a Redis lock (`SET NX` with an
+//! expiry, renewed while the job runs, released by compare-and-delete), so a
+//! server that dies mid-job frees the museum within `LOCK_TTL_S`. With Redis
+//! down only the in-process rule holds (logged).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -24,6 +28,9 @@ use crate::error::ApiError;
 use crate::redis_store::RedisStore;
 
 const JOB_TTL_S: u64 = 7 * 24 * 3600;
+/// Lifetime of a museum's job lock; renewed every `LOCK_RENEW` while the job runs.
+const LOCK_TTL_S: u64 = 120;
+const LOCK_RENEW: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct JobProgress {
@@ -69,6 +76,16 @@ fn key(id: &str) -> String {
     format!("mo:job:v1:{id}")
 }
 
+fn lock_key(museum: &str) -> String {
+    format!("mo:job:lock:v1:{museum}")
+}
+
+/// Deletes or extends the lock only while `ARGV[1]` (the job id) holds it.
+const RELEASE: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+const RENEW: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+
 impl Jobs {
     pub fn new(store: Arc<RedisStore>, builder: PathBuf, model_args: Vec<String>) -> Self {
         Self { store, builder, model_args, jobs: Mutex::default(), busy: Mutex::default() }
@@ -79,17 +96,17 @@ impl Jobs {
     }
 
     /// Starts `index-builder <args>` for `museum`; `uses_model` adds the model arguments.
-    pub fn start(
+    pub async fn start(
         self: &Arc<Self>,
         museum: &str,
         kind: &str,
         args: Vec<String>,
         uses_model: bool,
     ) -> Result<Job, ApiError> {
-        self.start_with_id(museum, kind, args, uses_model, uuid::Uuid::new_v4().simple().to_string())
+        self.start_with_id(museum, kind, args, uses_model, uuid::Uuid::new_v4().simple().to_string()).await
     }
 
-    pub fn start_with_id(
+    pub async fn start_with_id(
         self: &Arc<Self>,
         museum: &str,
         kind: &str,
@@ -103,6 +120,10 @@ impl Jobs {
                 return Err(ApiError::JobConflict { museum: museum.to_owned(), job: job.clone() });
             }
             busy.insert(museum.to_owned(), id.clone());
+        }
+        if let Err(holder) = self.lock(museum, &id).await {
+            self.busy.lock().unwrap_or_else(|p| p.into_inner()).remove(museum);
+            return Err(ApiError::JobConflict { museum: museum.to_owned(), job: holder });
         }
         if uses_model {
             args.extend(self.model_args.iter().cloned());
@@ -121,6 +142,8 @@ impl Jobs {
             finished_at: None,
         };
         self.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), job.clone());
+        // Visible to every server process from the start.
+        self.mirror(&id).await;
         let me = self.clone();
         tokio::spawn(async move { me.run(id, args).await });
         Ok(job)
@@ -128,6 +151,24 @@ impl Jobs {
 
     async fn run(self: Arc<Self>, id: String, args: Vec<String>) {
         tracing::info!(job = %id, builder = %self.builder.display(), ?args, "job started");
+        let museum = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).get(&id).map(|j| j.museum.clone());
+        let renewer = museum.map(|m| {
+            let (me, job) = (self.clone(), id.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(LOCK_RENEW).await;
+                    me.renew(&m, &job).await;
+                }
+            })
+        });
+        self.run_child(&id, args).await;
+        if let Some(r) = renewer {
+            r.abort();
+        }
+    }
+
+    async fn run_child(&self, id: &str, args: Vec<String>) {
+        let id = id.to_owned();
         let spawned = tokio::process::Command::new(&self.builder)
             .args(&args)
             .stdin(Stdio::null())
@@ -234,7 +275,50 @@ impl Jobs {
         }
         self.mirror(id).await;
         if let Some(m) = museum {
+            self.unlock(&m, id).await;
             self.busy.lock().unwrap_or_else(|p| p.into_inner()).remove(&m);
+        }
+    }
+
+    /// Takes the museum's Redis lock for job `id`; `Err(holder)` if another job has it.
+    async fn lock(&self, museum: &str, id: &str) -> Result<(), String> {
+        let Some(mut c) = self.store.connection().await else {
+            tracing::warn!(%museum, "redis down: the one-job-per-museum rule holds in this process only");
+            return Ok(());
+        };
+        let taken: Result<Option<String>, _> = redis::cmd("SET")
+            .arg(lock_key(museum))
+            .arg(id)
+            .arg("NX")
+            .arg("EX")
+            .arg(LOCK_TTL_S)
+            .query_async(&mut c)
+            .await;
+        match taken {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(c.get::<_, Option<String>>(lock_key(museum)).await.ok().flatten().unwrap_or_default()),
+            Err(e) => {
+                tracing::warn!(%museum, error = %e, "job lock unavailable: in-process rule only");
+                Ok(())
+            }
+        }
+    }
+
+    async fn unlock(&self, museum: &str, id: &str) {
+        let Some(mut c) = self.store.connection().await else { return };
+        let released: Result<i64, _> =
+            redis::Script::new(RELEASE).key(lock_key(museum)).arg(id).invoke_async(&mut c).await;
+        if let Err(e) = released {
+            tracing::warn!(%museum, error = %e, "job lock not released; it expires by itself");
+        }
+    }
+
+    async fn renew(&self, museum: &str, id: &str) {
+        let Some(mut c) = self.store.connection().await else { return };
+        let renewed: Result<i64, _> =
+            redis::Script::new(RENEW).key(lock_key(museum)).arg(id).arg(LOCK_TTL_S).invoke_async(&mut c).await;
+        if let Err(e) = renewed {
+            tracing::warn!(%museum, error = %e, "job lock not renewed");
         }
     }
 
@@ -257,9 +341,13 @@ impl Jobs {
         json.and_then(|j| serde_json::from_str(&j).ok())
     }
 
-    /// The job holding `museum`, if one runs in this process.
-    pub fn running(&self, museum: &str) -> Option<String> {
-        self.busy.lock().unwrap_or_else(|p| p.into_inner()).get(museum).cloned()
+    /// The job holding `museum`, in this process or (by its lock) in another.
+    pub async fn running(&self, museum: &str) -> Option<String> {
+        if let Some(job) = self.busy.lock().unwrap_or_else(|p| p.into_inner()).get(museum).cloned() {
+            return Some(job);
+        }
+        let mut c = self.store.connection().await?;
+        c.get::<_, Option<String>>(lock_key(museum)).await.ok().flatten()
     }
 }
 

@@ -90,7 +90,8 @@ pub async fn create_museum(
 }
 
 /// A profile as the API shows it: key ids, never their hashes.
-fn profile_json(state: &AppState, p: &super::registry::MuseumProfile) -> serde_json::Value {
+async fn profile_json(state: &AppState, p: &super::registry::MuseumProfile) -> serde_json::Value {
+    let running = state.jobs.running(&p.id).await;
     let root = bundle::museum_root(state.bundle_root(), &p.id).ok();
     let published = root.as_deref().and_then(|r| bundle::current_version(r).ok().flatten());
     let loaded = state.catalog().museum(&p.id).map(|b| b.version().to_owned());
@@ -101,7 +102,7 @@ fn profile_json(state: &AppState, p: &super::registry::MuseumProfile) -> serde_j
         "keys": p.keys.iter().map(|k| json!({ "id": k.id, "created_at": k.created_at, "label": k.label })).collect::<Vec<_>>(),
         "published_version": published,
         "serving_version": loaded,
-        "running_job": state.jobs.running(&p.id),
+        "running_job": running,
     })
 }
 
@@ -109,7 +110,11 @@ fn profile_json(state: &AppState, p: &super::registry::MuseumProfile) -> serde_j
 pub async fn list_museums(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     operator(&state, &req)?;
     let museums = state.registry.list().map_err(registry_error)?;
-    Ok(ok(json!({ "museums": museums.iter().map(|p| profile_json(&state, p)).collect::<Vec<_>>() })))
+    let mut out = Vec::with_capacity(museums.len());
+    for p in &museums {
+        out.push(profile_json(&state, p).await);
+    }
+    Ok(ok(json!({ "museums": out })))
 }
 
 #[get("/api/v1/admin/museums/{museum}")]
@@ -121,7 +126,7 @@ pub async fn get_museum(
     for_museum(&state, &req, &museum)?;
     let profile =
         state.registry.museum(&museum).map_err(registry_error)?.ok_or(ApiError::MuseumNotFound(museum.clone()))?;
-    Ok(ok(profile_json(&state, &profile)))
+    Ok(ok(profile_json(&state, &profile).await))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -235,7 +240,7 @@ pub async fn create_import(
     // A refused upload leaves no trace.
     let started = async {
         let args = import_args(&state, &req, payload, &museum, &dir).await?;
-        state.jobs.start_with_id(&museum, "import", args, false, id)
+        state.jobs.start_with_id(&museum, "import", args, false, id).await
     };
     let job = started.await.inspect_err(|_| discard(&dir))?;
     Ok(ok(json!({ "import_id": job.id, "job": job })))
@@ -356,7 +361,7 @@ pub async fn create_build(
     if body.publish == Some(false) {
         args.push("--no-publish".into());
     }
-    let job = state.jobs.start(&museum, "build", args, true)?;
+    let job = state.jobs.start(&museum, "build", args, true).await?;
     Ok(ok(json!({ "job": job })))
 }
 
@@ -426,7 +431,7 @@ async fn switch(
     command: &str,
     version: Option<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(job) = state.jobs.running(museum) {
+    if let Some(job) = state.jobs.running(museum).await {
         return Err(ApiError::JobConflict { museum: museum.to_owned(), job });
     }
     let root = museum_root(state, museum)?;
@@ -507,7 +512,7 @@ pub async fn upsert_exhibit(
     // A refused change leaves no trace.
     let started = async {
         let (args, report) = upsert_args(&state, &req, payload, &museum, &id, &dir).await?;
-        Ok::<_, ApiError>((state.jobs.start(&museum, "upsert", args, true)?, report))
+        Ok::<_, ApiError>((state.jobs.start(&museum, "upsert", args, true).await?, report))
     };
     let (job, report) = started.await.inspect_err(|_| discard(&dir))?;
     Ok(ok(json!({ "job": job, "validation": report })))
@@ -598,7 +603,7 @@ pub async fn delete_exhibit(
     }
     let mut args = lifecycle_args(&state, "delete", &museum);
     args.extend(["--exhibit".into(), id]);
-    let job = state.jobs.start(&museum, "delete", args, true)?;
+    let job = state.jobs.start(&museum, "delete", args, true).await?;
     Ok(ok(json!({ "job": job })))
 }
 
