@@ -82,6 +82,22 @@ fn collection_zip(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
     w.finish().unwrap().into_inner()
 }
 
+/// A Redis server and a scratch folder with a copy of the demo bundles and an admin data folder.
+struct Site {
+    redis: RedisServer,
+    _root: tempfile::TempDir,
+    bundles: std::path::PathBuf,
+    data: std::path::PathBuf,
+}
+
+fn site() -> Site {
+    let root = tempfile::tempdir().unwrap();
+    let bundles = root.path().join("bundles");
+    copy_tree(&demo().bundles, &bundles);
+    let data = root.path().join("admin");
+    Site { redis: RedisServer::start(), _root: root, bundles, data }
+}
+
 async fn wait_job(base: &str, museum: &str, key: &str, job: &str) -> (Value, Vec<String>) {
     let deadline = Instant::now() + Duration::from_secs(240);
     let mut stages = Vec::new();
@@ -132,13 +148,8 @@ async fn recognise(base: &str, id: &str, museum: Option<&str>) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_museum_onboards_builds_publishes_under_load_adds_and_rolls_back() {
-    let demo = demo();
-    let redis = RedisServer::start();
-    let root = tempfile::tempdir().unwrap();
-    let bundles = root.path().join("bundles");
-    copy_tree(&demo.bundles, &bundles);
-    let data = root.path().join("admin");
-    let mut settings = admin_settings(&bundles, &redis.url(), &data);
+    let Site { redis, bundles, data, .. } = &site();
+    let mut settings = admin_settings(bundles, &redis.url(), data);
     settings.admin.allow_hosts = vec!["127.0.0.1".into()];
     settings.redis.cache_ttl_s = 0;
     let base = spawn_app(settings).await;
@@ -529,15 +540,10 @@ fn a_build_killed_midway_leaves_the_published_bundle_untouched() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_job_per_museum_across_server_processes() {
-    let demo = demo();
-    let redis = RedisServer::start();
-    let root = tempfile::tempdir().unwrap();
-    let bundles = root.path().join("bundles");
-    copy_tree(&demo.bundles, &bundles);
-    let data = root.path().join("admin");
+    let Site { redis, bundles, data, .. } = &site();
     // Two servers over the same bundles, admin data and Redis, as behind a load balancer.
-    let a = spawn_app(admin_settings(&bundles, &redis.url(), &data)).await;
-    let b = spawn_app(admin_settings(&bundles, &redis.url(), &data)).await;
+    let a = spawn_app(admin_settings(bundles, &redis.url(), data)).await;
+    let b = spawn_app(admin_settings(bundles, &redis.url(), data)).await;
     let (_, body) =
         call_json(Method::POST, format!("{a}/api/v1/admin/museums"), Some(OPERATOR_KEY), Some(json!({ "id": "m-a" })))
             .await;
