@@ -92,6 +92,52 @@ pub enum BuildError {
     Recognizer(#[from] recognizer::Error),
 }
 
+/// Raw model features, vector entries and (if asked) keypoints of a
+/// collection's images, in record order.
+pub(crate) struct Embedded {
+    pub raw: Vec<f32>,
+    pub entries: Vec<VectorEntry>,
+    pub local: Vec<recognizer::local::ImageFeatures>,
+}
+
+/// Reads, decodes and embeds every image of `collection`'s records, `batch`
+/// images per inference call, extracting keypoints too when `with_local`.
+pub(crate) fn embed_images(
+    recognizer: &Recognizer,
+    collection: &Collection,
+    with_local: bool,
+    batch: usize,
+    progress: &Progress,
+) -> Result<Embedded, BuildError> {
+    let embedder = recognizer.embedder();
+    let jobs: Vec<(&str, &str)> =
+        collection.records.iter().flat_map(|r| r.images.iter().map(move |img| (r.id.as_str(), img.as_str()))).collect();
+    let mut out = Embedded {
+        raw: Vec::with_capacity(jobs.len() * embedder.dim()),
+        entries: Vec::with_capacity(jobs.len()),
+        local: Vec::with_capacity(if with_local { jobs.len() } else { 0 }),
+    };
+    for chunk in jobs.chunks(batch.max(1)) {
+        let mut images = Vec::with_capacity(chunk.len());
+        for &(exhibit, image) in chunk {
+            let image_err = |source| BuildError::Image { exhibit: exhibit.into(), image: image.into(), source };
+            let bytes = std::fs::read(crate::collection::image_path(&collection.images_dir, image))
+                .map_err(|e| image_err(recognizer::Error::InvalidImage { reason: e.to_string() }))?;
+            let decoded = decode_image(&bytes, DecodeLimits::default()).map_err(image_err)?;
+            if with_local {
+                out.local.push(recognizer::local::extract(&decoded, &recognizer.settings().local)?);
+            }
+            images.push(decoded);
+            out.entries.push(VectorEntry { exhibit: exhibit.into(), image: image.into() });
+        }
+        for v in embedder.embed_batch(&images)? {
+            out.raw.extend_from_slice(&v);
+        }
+        progress.report("embedding", out.entries.len(), jobs.len());
+    }
+    Ok(out)
+}
+
 /// Embeds every image of `collection`, calibrates decisions on simulated
 /// photos run through `recognizer`, writes a new version under the museum's
 /// own root (`root/<museum>/`), and publishes it if asked.
@@ -117,35 +163,8 @@ pub fn build_bundle(
 
     let embedder = recognizer.embedder();
     let started = Instant::now();
-    let jobs: Vec<(&str, &str)> =
-        collection.records.iter().flat_map(|r| r.images.iter().map(move |img| (r.id.as_str(), img.as_str()))).collect();
-    let mut raw = Vec::with_capacity(jobs.len() * embedder.dim());
-    let mut entries = Vec::with_capacity(jobs.len());
-    let mut local = Vec::with_capacity(jobs.len());
-    for chunk in jobs.chunks(options.batch.max(1)) {
-        let mut images = Vec::with_capacity(chunk.len());
-        for &(exhibit, image) in chunk {
-            let bytes = std::fs::read(crate::collection::image_path(&collection.images_dir, image)).map_err(|e| {
-                BuildError::Image {
-                    exhibit: exhibit.into(),
-                    image: image.into(),
-                    source: recognizer::Error::InvalidImage { reason: e.to_string() },
-                }
-            })?;
-            let decoded = decode_image(&bytes, DecodeLimits::default()).map_err(|source| BuildError::Image {
-                exhibit: exhibit.into(),
-                image: image.into(),
-                source,
-            })?;
-            local.push(recognizer::local::extract(&decoded, &recognizer.settings().local)?);
-            images.push(decoded);
-            entries.push(VectorEntry { exhibit: exhibit.into(), image: image.into() });
-        }
-        for v in embedder.embed_batch(&images)? {
-            raw.extend_from_slice(&v);
-        }
-        options.progress.report("embedding", entries.len(), jobs.len());
-    }
+    let Embedded { raw, entries, local } =
+        embed_images(recognizer, collection, true, options.batch, &options.progress)?;
     let embed_seconds = started.elapsed().as_secs_f64();
 
     let projection = Projection::fit(&raw, embedder.dim());

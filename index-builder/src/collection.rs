@@ -64,6 +64,18 @@ pub struct ValidationReport {
 }
 
 impl Collection {
+    /// No records (a change that only deletes).
+    pub fn empty(museum: &str) -> Self {
+        Self {
+            museum: museum.to_owned(),
+            records: Vec::new(),
+            images_dir: PathBuf::new(),
+            rejected: Vec::new(),
+            total: 0,
+            positions: Vec::new(),
+        }
+    }
+
     /// Every record's verdict (accepted ones by their position in the input).
     pub fn report(&self) -> ValidationReport {
         let mut records: Vec<Verdict> = self

@@ -199,6 +199,7 @@ pub fn evaluate(
         bundles.push(build_museum(recognizer, work.path(), &images, &museum, set)?);
     }
     let bundle = &bundles[0];
+    let scope: Vec<&Bundle> = bundles.iter().collect();
 
     let mut photos = Vec::new();
     for dir in subdirs(dataset)? {
@@ -220,7 +221,7 @@ pub fn evaluate(
     for (i, photo) in photos.iter().enumerate() {
         let bytes = std::fs::read(&photo.path).map_err(|e| EvalError::Io(photo.path.clone(), e))?;
         let t = Instant::now();
-        let result = recognizer.recognize_across(&bundles.iter().collect::<Vec<_>>(), &bytes);
+        let result = recognizer.recognize_across(&scope, &bytes);
         latencies.push(t.elapsed().as_secs_f64() * 1000.0);
         let r = match result {
             Ok(r) => {

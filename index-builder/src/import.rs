@@ -81,6 +81,8 @@ pub async fn stage_import(
 ) -> Result<(Collection, ValidationReport), ImportError> {
     let images = staged_images(out);
     std::fs::create_dir_all(images.join(FETCHED_DIR)).map_err(io(&images))?;
+    // IIIF manifests that could not be fetched or read: (URL, reason).
+    let mut unreadable_manifests = Vec::new();
     let records = match (&source.records, source.iiif.is_empty()) {
         (Some(path), true) => {
             let ext = match path.extension().and_then(|e| e.to_str()) {
@@ -96,11 +98,7 @@ pub async fn stage_import(
             let dest = out.join("records.json");
             let json = serde_json::to_vec_pretty(&records).map_err(|e| ImportError::Source(e.to_string()))?;
             std::fs::write(&dest, json).map_err(io(&dest))?;
-            if !failures.is_empty() {
-                // Manifests that could not be read are records too: reported, not dropped.
-                let path = out.join("manifest_errors.json");
-                std::fs::write(&path, serde_json::to_vec_pretty(&failures).unwrap_or_default()).map_err(io(&path))?;
-            }
+            unreadable_manifests = failures;
             dest
         }
         (Some(_), false) => return Err(ImportError::Source("give records or IIIF manifests, not both".into())),
@@ -117,21 +115,17 @@ pub async fn stage_import(
     fetch_url_images(&records, &images, museum, fetcher, progress).await?;
     let collection = load_collection(&records, &images, museum)?;
     let mut report = collection.report();
-    // IIIF manifests that could not be fetched or read get a verdict of their own.
-    if let Ok(bytes) = std::fs::read(out.join("manifest_errors.json"))
-        && let Ok(failures) = serde_json::from_slice::<Vec<(String, String)>>(&bytes)
-    {
-        for (url, reason) in failures {
-            report.total += 1;
-            report.rejected += 1;
-            report.records.push(crate::collection::Verdict {
-                position: report.records.len() + 1,
-                id: Some(url),
-                status: "rejected",
-                reasons: vec![reason],
-            });
-        }
-        report.error_ratio = report.rejected as f64 / report.total.max(1) as f64;
+    // Manifests that could not be read are records too: reported, not dropped.
+    for (url, reason) in unreadable_manifests {
+        report.total += 1;
+        report.rejected += 1;
+        report.records.push(crate::collection::Verdict {
+            position: report.records.len() + 1,
+            id: Some(url),
+            status: "rejected",
+            reasons: vec![reason],
+        });
+        report.error_ratio = report.rejected as f64 / report.total as f64;
     }
     let path = out.join("report.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&report).unwrap_or_default()).map_err(io(&path))?;

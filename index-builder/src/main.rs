@@ -422,14 +422,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Delete { target, exhibit, no_publish, json, model } => {
             let output = Output::new(json);
             let recognizer = model.recognizer()?;
-            let empty = index_builder::Collection {
-                museum: target.museum.clone(),
-                records: Vec::new(),
-                images_dir: PathBuf::new(),
-                rejected: Vec::new(),
-                total: 0,
-                positions: Vec::new(),
-            };
+            let empty = index_builder::Collection::empty(&target.museum);
             let progress = output.progress();
             let report =
                 index_builder::apply_changes(&recognizer, &target.bundles, &empty, &exhibit, !no_publish, &progress)?;

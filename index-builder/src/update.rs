@@ -11,10 +11,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use recognizer::bundle;
-use recognizer::{Bundle, DecodeLimits, Recognizer, VectorEntry, VectorIndex, decode_image};
+use recognizer::{Bundle, Recognizer, VectorIndex};
 use serde::Serialize;
 
-use crate::build::{BuildError, Progress};
+use crate::build::{BuildError, Progress, embed_images};
 use crate::collection::{Collection, RecordIssue};
 
 #[derive(Debug, Clone, Serialize)]
@@ -82,21 +82,10 @@ pub fn apply_changes(
     }
 
     // Embed the new images with the published projection.
-    let jobs: Vec<(&str, &str)> =
-        upserts.records.iter().flat_map(|r| r.images.iter().map(move |i| (r.id.as_str(), i.as_str()))).collect();
-    for (n, &(exhibit, image)) in jobs.iter().enumerate() {
-        let image_err = |source| BuildError::Image { exhibit: exhibit.into(), image: image.into(), source };
-        let bytes = std::fs::read(crate::collection::image_path(&upserts.images_dir, image))
-            .map_err(|e| image_err(recognizer::Error::InvalidImage { reason: e.to_string() }))?;
-        let decoded = decode_image(&bytes, DecodeLimits::default()).map_err(image_err)?;
-        if current.local.is_some() {
-            local.push(recognizer::local::extract(&decoded, &recognizer.settings().local)?);
-        }
-        let raw = embedder.embed_batch(std::slice::from_ref(&decoded))?;
-        vectors.extend(current.project(&raw[0]));
-        entries.push(VectorEntry { exhibit: exhibit.into(), image: image.into() });
-        progress.report("embedding", n + 1, jobs.len());
-    }
+    let new = embed_images(recognizer, upserts, current.local.is_some(), 8, progress)?;
+    vectors.extend(current.manifest.projection.apply_all(&new.raw));
+    entries.extend(new.entries);
+    local.extend(new.local);
 
     // Records: replaced ones keep their place, new ones go last.
     let mut records: Vec<recognizer::ExhibitRecord> = current

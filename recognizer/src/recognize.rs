@@ -75,6 +75,28 @@ pub struct Recognition {
     pub timings: Timings,
 }
 
+impl Recognition {
+    /// The candidate of the matched exhibit (it carries the museum), if the
+    /// decision is a match.
+    pub fn matched(&self) -> Option<&Candidate> {
+        match &self.decision {
+            Decision::Matched { exhibit, .. } => self.candidates.iter().find(|c| &c.exhibit == exhibit),
+            _ => None,
+        }
+    }
+}
+
+impl Decision {
+    /// The status name the API and the analytics use.
+    pub fn status(&self) -> &'static str {
+        match self {
+            Decision::Matched { .. } => "matched",
+            Decision::Ambiguous { .. } => "ambiguous",
+            Decision::NoMatch { .. } => "no_match",
+        }
+    }
+}
+
 /// How the pipeline looks at a photo.
 #[derive(Debug, Clone)]
 pub struct RecognizerSettings {
@@ -127,12 +149,6 @@ impl Recognizer {
         self.recognize_across(std::slice::from_ref(&bundle), bytes)
     }
 
-    pub fn recognize_image(&self, bundle: &Bundle, image: &RgbImage) -> Result<Recognition> {
-        let mut timings = Timings::default();
-        let photo = self.look(image, bundle.local.is_some(), &mut timings)?;
-        self.decide_across(std::slice::from_ref(&bundle), &photo, timings)
-    }
-
     /// Recognises photo bytes across several bundles (museums): the photo is
     /// decoded, embedded and described once; each bundle is searched and
     /// decided with its own calibration, and the answers are merged
@@ -166,7 +182,7 @@ impl Recognizer {
         candidates.truncate(self.settings.shortlist);
         let bundle_version = match bundles {
             [one] => one.version().to_owned(),
-            many => many.iter().map(|b| format!("{}@{}", b.museum(), b.version())).collect::<Vec<_>>().join(","),
+            many => scope_label(many),
         };
         Ok(Recognition { decision, candidates, bundle_version, timings })
     }
@@ -228,6 +244,12 @@ impl Recognizer {
         }
         Ok(candidates)
     }
+}
+
+/// `museum@version` of each bundle, comma-separated: what a recognition
+/// across these bundles depends on (answers, cache keys).
+pub fn scope_label<B: std::ops::Deref<Target = Bundle>>(bundles: &[B]) -> String {
+    bundles.iter().map(|b| format!("{}@{}", b.museum(), b.version())).collect::<Vec<_>>().join(",")
 }
 
 /// A photo as recognition sees it, independent of any bundle.

@@ -25,10 +25,10 @@ impl Cache {
     /// `None` when the cache is off (a TTL of 0, for benchmarks of the
     /// recognition path). A publish changes the versions, so old answers are
     /// never served for a new bundle.
-    pub fn key(&self, versions: &str, museum: Option<&str>, photo: &[u8]) -> Option<String> {
+    pub fn key(&self, versions: impl FnOnce() -> String, museum: Option<&str>, photo: &[u8]) -> Option<String> {
         (self.ttl_s > 0).then(|| {
             let sha = recognizer::sha256_bytes(photo);
-            let scope = &recognizer::sha256_bytes(versions.as_bytes())[..16];
+            let scope = &recognizer::sha256_bytes(versions().as_bytes())[..16];
             format!("mo:recognition:v2:{scope}:{}:{sha}", museum.unwrap_or("*"))
         })
     }

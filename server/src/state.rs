@@ -52,11 +52,6 @@ impl Catalog {
             None => self.bundles.values().find_map(|b| b.exhibit(id).map(|e| (b, e))),
         }
     }
-
-    /// `museum@version` of every bundle, for cache keys and answers.
-    pub fn versions(&self) -> String {
-        self.bundles.iter().map(|(m, b)| format!("{m}@{}", b.version())).collect::<Vec<_>>().join(",")
-    }
 }
 
 #[derive(Debug)]
@@ -121,6 +116,12 @@ impl AppState {
 
     pub fn catalog(&self) -> Arc<Catalog> {
         self.catalog.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The catalog, or 503 `not_ready` while no museum's bundle is loaded.
+    pub fn ready_catalog(&self) -> Result<Arc<Catalog>, crate::error::ApiError> {
+        let catalog = self.catalog();
+        if catalog.is_empty() { Err(crate::error::ApiError::NotReady) } else { Ok(catalog) }
     }
 
     /// Loads `museum`'s published bundle (checksums, model and dimension

@@ -54,22 +54,16 @@ impl Analytics {
     /// museums) under the museum that matched, else [`ALL`].
     pub async fn record(&self, scope: Option<&str>, r: &Recognition, photo: &[u8]) {
         let Some(mut c) = self.store.connection().await else { return };
-        let (status, exhibit) = match &r.decision {
-            Decision::Matched { exhibit, .. } => ("matched", Some(exhibit)),
-            Decision::Ambiguous { .. } => ("ambiguous", None),
-            Decision::NoMatch { .. } => ("no_match", None),
-        };
-        let museum = scope
-            .map(str::to_owned)
-            .or_else(|| exhibit.and_then(|e| r.candidates.iter().find(|c| &c.exhibit == e)).map(|c| c.museum.clone()))
-            .unwrap_or_else(|| ALL.to_owned());
+        let status = r.decision.status();
+        let matched = r.matched();
+        let museum = scope.or(matched.map(|c| c.museum.as_str())).unwrap_or(ALL);
         let mut pipe = redis::pipe();
-        pipe.hincr(key(&museum, "status"), status, 1).ignore();
-        if let Some(e) = exhibit {
-            pipe.zincr(key(&museum, "exhibits"), e, 1).ignore();
+        pipe.hincr(key(museum, "status"), status, 1).ignore();
+        if let Some(c) = matched {
+            pipe.zincr(key(museum, "exhibits"), &c.exhibit, 1).ignore();
         }
-        if status == "no_match" {
-            pipe.zincr(key(&museum, "missed"), recognizer::sha256_bytes(photo), 1).ignore();
+        if matches!(r.decision, Decision::NoMatch { .. }) {
+            pipe.zincr(key(museum, "missed"), recognizer::sha256_bytes(photo), 1).ignore();
         }
         if let Err(e) = pipe.query_async::<()>(&mut c).await {
             tracing::warn!(error = %e, "analytics not recorded");

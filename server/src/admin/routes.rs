@@ -60,6 +60,8 @@ fn museum_root(state: &AppState, museum: &str) -> Result<PathBuf, ApiError> {
     bundle::museum_root(state.bundle_root(), museum).map_err(|e| ApiError::Internal(e.into()))
 }
 
+/// JSON bodies are extracted as `Result` so that the key is checked before
+/// the body: a caller without a valid key learns nothing from a 400.
 fn body_error(e: actix_web::Error) -> ApiError {
     ApiError::InvalidParameter { name: "body", reason: e.to_string() }
 }

@@ -53,10 +53,7 @@ pub async fn get_exhibit(
     query: web::Query<ExhibitQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let lang = lang_param(query.lang.as_deref())?;
-    let catalog = state.catalog();
-    if catalog.is_empty() {
-        return Err(ApiError::NotReady);
-    }
+    let catalog = state.ready_catalog()?;
     let (bundle, record) =
         catalog.exhibit(query.museum.as_deref(), &id).ok_or_else(|| ApiError::ExhibitNotFound(id.into_inner()))?;
     let media = &state.settings.server.media_base_url;

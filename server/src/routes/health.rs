@@ -15,10 +15,7 @@ pub async fn health() -> HttpResponse {
 /// Ready: a bundle is loaded, so recognition can answer.
 #[get("/ready")]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let catalog = state.catalog();
-    if catalog.is_empty() {
-        return Err(ApiError::NotReady);
-    }
+    let catalog = state.ready_catalog()?;
     let cache = state.store.ping().await;
     let museums: Vec<_> = catalog
         .iter()

@@ -84,10 +84,7 @@ pub async fn add(
         name: "body",
         reason: format!("expected {{\"exhibit_id\": \"...\"}}: {e}"),
     })?;
-    let catalog = state.catalog();
-    if catalog.is_empty() {
-        return Err(ApiError::NotReady);
-    }
+    let catalog = state.ready_catalog()?;
     if catalog.exhibit(None, &body.exhibit_id).is_none() {
         return Err(ApiError::ExhibitNotFound(body.exhibit_id.clone()));
     }

@@ -31,10 +31,7 @@ pub struct LangQuery {
 #[get("/api/v1/museums")]
 pub async fn list_museums(state: web::Data<AppState>, query: web::Query<LangQuery>) -> Result<HttpResponse, ApiError> {
     let lang = lang_param(query.lang.as_deref())?;
-    let catalog = state.catalog();
-    if catalog.is_empty() {
-        return Err(ApiError::NotReady);
-    }
+    let catalog = state.ready_catalog()?;
     let mut museums: Vec<Museum> = Vec::new();
     for (id, bundle) in catalog.iter() {
         let name = state.registry.museum(id).ok().flatten().and_then(|p| crate::card::pick(&p.name, lang));
@@ -102,10 +99,7 @@ pub async fn list_exhibits(
         return Err(ApiError::InvalidParameter { name: "q", reason: "at most 100 characters".into() });
     }
     let words: Vec<String> = q.split_whitespace().map(str::to_lowercase).collect();
-    let catalog = state.catalog();
-    if catalog.is_empty() {
-        return Err(ApiError::NotReady);
-    }
+    let catalog = state.ready_catalog()?;
     let bundle = catalog.museum(&id).ok_or_else(|| ApiError::MuseumNotFound(id.into_inner()))?;
     let found: Vec<&ExhibitRecord> = bundle.exhibits().iter().filter(|e| matches(e, &words)).collect();
     let media = &state.settings.server.media_base_url;

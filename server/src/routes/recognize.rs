@@ -133,21 +133,15 @@ pub async fn recognize(
     }
     let lang = lang_param(upload.lang.as_deref())?;
     let museum = upload.museum;
-    let catalog = state.catalog();
-    if catalog.is_empty() {
-        return Err(ApiError::NotReady);
-    }
+    let catalog = state.ready_catalog()?;
     // Scoped to the museum the visitor is in, or across every museum.
-    let (bundles, versions) = match &museum {
-        Some(m) => {
-            let b = catalog.museum(m).ok_or_else(|| ApiError::MuseumNotFound(m.clone()))?;
-            (vec![b.clone()], format!("{m}@{}", b.version()))
-        }
-        None => (catalog.bundles(), catalog.versions()),
+    let bundles = match &museum {
+        Some(m) => vec![catalog.museum(m).ok_or_else(|| ApiError::MuseumNotFound(m.clone()))?.clone()],
+        None => catalog.bundles(),
     };
 
-    // The photo is hashed only when the cache is on.
-    let key = state.cache.key(&versions, museum.as_deref(), &file);
+    // The photo and the bundles' versions are hashed only when the cache is on.
+    let key = state.cache.key(|| recognizer::recognize::scope_label(&bundles), museum.as_deref(), &file);
     let media = state.settings.server.media_base_url.as_str();
     if let Some(key) = &key {
         if let Some(hit) = state.cache.get(key).await {
@@ -173,7 +167,7 @@ pub async fn recognize(
         .await
         .map_err(|_| ApiError::Timeout)?
         .map_err(|e| ApiError::Internal(e.into()))??;
-    let status = status_name(&recognition.decision);
+    let status = recognition.decision.status();
     tracing::info!(
         status,
         best = recognition.candidates.first().map(|c| c.exhibit.as_str()),
@@ -201,24 +195,17 @@ async fn remember(state: &AppState, visitor: Option<&Session>, r: &Recognition) 
     }
 }
 
-fn status_name(d: &Decision) -> &'static str {
-    match d {
-        Decision::Matched { .. } => "matched",
-        Decision::Ambiguous { .. } => "ambiguous",
-        Decision::NoMatch { .. } => "no_match",
-    }
-}
-
 /// Renders with the bundles the recognition ran on, even if others were published since.
 fn render(catalog: &Catalog, r: &Recognition, lang: &str, media: &str, cached: bool) -> RecognizeData {
     // Exhibit ids are unique within a museum only: each candidate is looked
-    // up in the museum it came from; the decided exhibit is the first candidate.
+    // up in the museum it came from.
     let lookup = |museum: &str, id: &str| {
         catalog.exhibit(Some(museum).filter(|m| !m.is_empty()), id).map(|(_, e)| card(e, lang, media))
     };
-    let decided = |id: &str| r.candidates.iter().find(|c| c.exhibit == id).map_or("", |c| c.museum.as_str());
     let (exhibit, confidence, reason) = match &r.decision {
-        Decision::Matched { exhibit, confidence } => (lookup(decided(exhibit), exhibit), Some(*confidence), None),
+        Decision::Matched { exhibit, confidence } => {
+            (lookup(r.matched().map_or("", |c| c.museum.as_str()), exhibit), Some(*confidence), None)
+        }
         Decision::Ambiguous { .. } => (None, None, Some("several_exhibits_fit")),
         Decision::NoMatch { reason } => (
             None,
@@ -248,7 +235,7 @@ fn render(catalog: &Catalog, r: &Recognition, lang: &str, media: &str, cached: b
         })
         .collect();
     RecognizeData {
-        status: status_name(&r.decision),
+        status: r.decision.status(),
         exhibit,
         confidence,
         score: best.map(|c| c.score),
