@@ -45,6 +45,22 @@ pub struct EvalReport {
     /// Median time of each stage.
     pub stage_p50_ms: recognizer::recognize::Timings,
     pub calibration: recognizer::bundle::Calibration,
+    /// Every photo not answered right (known: not matched to its object;
+    /// unknown: matched), with what the recognizer answered.
+    pub misses: Vec<Miss>,
+}
+
+/// A photo the recognizer did not answer right.
+#[derive(Debug, Clone, Serialize)]
+pub struct Miss {
+    pub photo: String,
+    /// The object it shows; `None` for an unknown photo.
+    pub expected: Option<String>,
+    pub status: &'static str,
+    /// The decided exhibit(s), if any.
+    pub answer: Vec<String>,
+    /// The first shortlist places: exhibit, similarity, inliers.
+    pub shortlist: Vec<(String, f32, u32)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -217,6 +233,7 @@ pub fn evaluate(
     let (mut known, mut unknown) = (0usize, 0usize);
     let (mut right, mut recalled, mut wrong, mut rejected, mut ambiguous, mut unknown_rejected) = (0, 0, 0, 0, 0, 0);
     let mut latencies = Vec::with_capacity(photos.len());
+    let mut misses = Vec::new();
     let mut stages: Vec<recognizer::recognize::Timings> = Vec::with_capacity(photos.len());
     for (i, photo) in photos.iter().enumerate() {
         let bytes = std::fs::read(&photo.path).map_err(|e| EvalError::Io(photo.path.clone(), e))?;
@@ -240,6 +257,29 @@ pub fn evaluate(
                 continue;
             }
         };
+        let answered_right = match (&photo.object, &r.decision) {
+            (Some(id), Decision::Matched { exhibit, .. }) => exhibit == id,
+            (Some(_), _) => false,
+            (None, d) => !matches!(d, Decision::Matched { .. }),
+        };
+        if !answered_right {
+            misses.push(Miss {
+                photo: photo.path.display().to_string(),
+                expected: photo.object.clone(),
+                status: r.decision.status(),
+                answer: match &r.decision {
+                    Decision::Matched { exhibit, .. } => vec![exhibit.clone()],
+                    Decision::Ambiguous { exhibits } => exhibits.clone(),
+                    Decision::NoMatch { .. } => Vec::new(),
+                },
+                shortlist: r
+                    .candidates
+                    .iter()
+                    .take(RECALL_K)
+                    .map(|c| (c.exhibit.clone(), c.score, c.inliers))
+                    .collect(),
+            });
+        }
         match &photo.object {
             Some(id) => {
                 known += 1;
@@ -293,5 +333,6 @@ pub fn evaluate(
         p95_ms: q(0.95),
         stage_p50_ms,
         calibration: bundle.manifest.calibration.clone(),
+        misses,
     })
 }

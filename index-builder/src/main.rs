@@ -476,9 +476,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
                 let c = &report.calibration;
                 println!(
-                    "calibration       accept score {:.3} or lead {:.3}; verified at {} inliers",
-                    c.accept_score, c.accept_margin, c.min_inliers
+                    "calibration       accept score {:.3} or lead {:.3}; verified at {} inliers ({} exhibits more)",
+                    c.accept_score,
+                    c.accept_margin,
+                    c.min_inliers,
+                    c.exhibit_min_inliers.len()
                 );
+                println!("not answered right {} photos (listed with --json)", report.misses.len());
             }
         }
     }

@@ -36,7 +36,7 @@ fn main() {
         let mut times = Vec::new();
         for _ in 0..5 {
             let t = Instant::now();
-            index.verify(&query, |_, _| false, &LocalSettings::default()).expect("verifies");
+            index.verify(&query, |_, _| false, &[], &LocalSettings::default()).expect("verifies");
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         times.sort_by(f64::total_cmp);

@@ -141,9 +141,18 @@ pub struct Calibration {
     /// ...or when the best exhibit leads the runner-up by this much (the same
     /// quantile of an unknown object's lead over its own runner-up).
     pub accept_margin: f32,
-    /// Geometric verification: RANSAC inliers at which an exhibit counts as seen
-    /// (the most a wrong exhibit reached on simulated photos, plus a margin, at least 15).
+    /// Geometric verification: RANSAC inliers at which an exhibit counts as
+    /// seen, unless `exhibit_min_inliers` names a higher bar for it.
     pub min_inliers: u32,
+    /// Exhibits that simulated photos of *other* exhibits verified against
+    /// (shared content: sibling products, one artwork on two covers), each
+    /// with the most inliers it reached on them plus a margin. A photo of an
+    /// object that is not in the collection but resembles one of these the
+    /// same way would reach as many, so their bar is higher; everyone else
+    /// keeps `min_inliers`. One confusable pair no longer raises the bar for
+    /// the whole collection.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub exhibit_min_inliers: std::collections::BTreeMap<String, u32>,
     /// Most inliers any *other* exhibit reached on a simulated photo (photos where
     /// another exhibit rivals the right one, i.e. duplicate content, left out).
     pub unknown_inliers_max: u32,
@@ -154,6 +163,11 @@ pub struct Calibration {
 }
 
 impl Calibration {
+    /// RANSAC inliers at which `exhibit` counts as seen.
+    pub fn min_inliers_for(&self, exhibit: &str) -> u32 {
+        self.exhibit_min_inliers.get(exhibit).map_or(self.min_inliers, |&m| m.max(self.min_inliers))
+    }
+
     /// Before (or without) calibration: nothing is accepted on similarity, and
     /// geometric verification is off.
     pub fn uncalibrated() -> Self {
@@ -169,6 +183,7 @@ impl Calibration {
             accept_score: 2.0,
             accept_margin: 2.0,
             min_inliers: u32::MAX,
+            exhibit_min_inliers: Default::default(),
             unknown_inliers_max: 0,
             simulated_accepted: 0.0,
             simulated_unknown_accepted: 0.0,

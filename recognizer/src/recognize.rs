@@ -175,7 +175,8 @@ impl Recognizer {
         for bundle in bundles {
             let candidates = self.score_photo(bundle, photo, &mut timings)?;
             let decision = decide(&candidates, &bundle.manifest.calibration);
-            let verified = candidates.first().is_some_and(|c| c.inliers >= bundle.manifest.calibration.min_inliers);
+            let cal = &bundle.manifest.calibration;
+            let verified = candidates.first().is_some_and(|c| c.inliers >= cal.min_inliers_for(&c.exhibit));
             answers.push(Answer { decision, candidates, verified });
         }
         let (decision, mut candidates) = merge_decisions(answers);
@@ -222,7 +223,22 @@ impl Recognizer {
         if let (Some(local), Some(features)) = (&bundle.local, &photo.local) {
             let t = Instant::now();
             let same = |a: usize, b: usize| bundle.vectors[a].exhibit == bundle.vectors[b].exhibit;
-            for v in local.verify(features, same, &self.settings.local)? {
+            // The best view of each of the embedding's first exhibits is verified too.
+            let mut also: Vec<usize> = Vec::new();
+            let mut seen: Vec<&str> = Vec::new();
+            let mut by_score = hits.clone();
+            by_score.sort_by(|a, b| b.score.total_cmp(&a.score));
+            for hit in &by_score {
+                if seen.len() >= self.settings.local.verify_shortlist {
+                    break;
+                }
+                let Some(entry) = bundle.vectors.get(hit.id as usize) else { continue };
+                if !seen.contains(&entry.exhibit.as_str()) {
+                    seen.push(entry.exhibit.as_str());
+                    also.push(hit.id as usize);
+                }
+            }
+            for v in local.verify(features, same, &also, &self.settings.local)? {
                 let entry = &bundle.vectors[v.image];
                 match candidates.iter_mut().find(|c| c.exhibit == entry.exhibit) {
                     Some(c) if c.inliers >= v.inliers => {}
@@ -239,7 +255,7 @@ impl Recognizer {
                     }),
                 }
             }
-            sort_verified_first(&mut candidates, bundle.manifest.calibration.min_inliers);
+            sort_verified_first(&mut candidates, &bundle.manifest.calibration);
             timings.verify_ms += ms(t);
         }
         Ok(candidates)
@@ -347,11 +363,11 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-/// Exhibits verified geometrically (at least `min` inliers) first, most inliers
-/// first; then the rest by similarity.
-fn sort_verified_first(candidates: &mut [Candidate], min: u32) {
+/// Exhibits verified geometrically (at least their calibrated inliers)
+/// first, most inliers first; then the rest by similarity.
+fn sort_verified_first(candidates: &mut [Candidate], cal: &Calibration) {
     candidates.sort_by(|a, b| {
-        let (va, vb) = (a.inliers >= min, b.inliers >= min);
+        let (va, vb) = (a.inliers >= cal.min_inliers_for(&a.exhibit), b.inliers >= cal.min_inliers_for(&b.exhibit));
         vb.cmp(&va)
             .then_with(|| if va && vb { b.inliers.cmp(&a.inliers) } else { std::cmp::Ordering::Equal })
             .then(b.score.total_cmp(&a.score))
@@ -392,7 +408,7 @@ pub fn accepts(cal: &Calibration, best: f32, runner_up: Option<f32>) -> bool {
 /// Orders `candidates` as `cal` says (verified exhibits first) and decides.
 /// The one decision the server makes; calibration replays it on simulated photos.
 pub fn rank_and_decide(candidates: &mut [Candidate], cal: &Calibration) -> Decision {
-    sort_verified_first(candidates, cal.min_inliers);
+    sort_verified_first(candidates, cal);
     decide(candidates, cal)
 }
 
@@ -402,10 +418,13 @@ fn decide(candidates: &[Candidate], cal: &Calibration) -> Decision {
     };
     // Geometric verification decides when it has evidence: a homography with
     // this many inliers is what wrong exhibits do not reach.
-    if best.inliers >= cal.min_inliers {
+    let best_bar = cal.min_inliers_for(&best.exhibit);
+    if best.inliers >= best_bar {
         let rivals: Vec<String> = candidates[1..]
             .iter()
-            .filter(|c| c.inliers >= cal.min_inliers && c.inliers * 5 >= best.inliers * 4)
+            // Any exhibit about as well verified, even below its own bar: then
+            // the best one's geometry is not what tells it apart.
+            .filter(|c| c.inliers * 5 >= best.inliers * 4)
             .map(|c| c.exhibit.clone())
             .collect();
         if !rivals.is_empty() {
@@ -413,7 +432,7 @@ fn decide(candidates: &[Candidate], cal: &Calibration) -> Decision {
             exhibits.extend(rivals.into_iter().take(2));
             return Decision::Ambiguous { exhibits };
         }
-        let confidence = best.inliers as f32 / (best.inliers + cal.min_inliers) as f32;
+        let confidence = best.inliers as f32 / (best.inliers + best_bar) as f32;
         return Decision::Matched { exhibit: best.exhibit.clone(), confidence };
     }
     let runner_up = candidates.get(1).map(|c| c.score);
@@ -452,6 +471,7 @@ mod tests {
             accept_score: 0.6,
             accept_margin: 0.15,
             min_inliers: 15,
+            exhibit_min_inliers: Default::default(),
             unknown_inliers_max: 9,
             simulated_accepted: 0.9,
             simulated_unknown_accepted: 0.1,
@@ -495,7 +515,7 @@ mod tests {
         let mut b = cand("b", 0.9);
         b.inliers = 10;
         let mut list = vec![b.clone(), a.clone()];
-        sort_verified_first(&mut list, 15);
+        sort_verified_first(&mut list, &cal());
         assert_eq!(list[0].exhibit, "a");
         match decide(&list, &cal()) {
             Decision::Matched { exhibit, confidence } => {
@@ -508,6 +528,36 @@ mod tests {
         let mut c = cand("c", 0.2);
         c.inliers = 55;
         assert!(matches!(decide(&[a, c, b], &cal()), Decision::Ambiguous { .. }));
+    }
+
+    #[test]
+    fn an_exhibit_others_verify_against_needs_more_inliers() {
+        // "a" shares content with another exhibit: calibration gave it 40.
+        let mut c = cal();
+        c.exhibit_min_inliers.insert("a".into(), 40);
+        assert_eq!((c.min_inliers_for("a"), c.min_inliers_for("b")), (40, 15));
+        let mut a = cand("a", 0.3);
+        a.inliers = 30;
+        let mut b = cand("b", 0.2);
+        b.inliers = 40;
+        // 30 inliers on "a" are what its sibling's photos reach: not evidence;
+        // "b" is verified. Unverified, "a" would come first on similarity.
+        let mut list = vec![a.clone(), b.clone()];
+        assert_eq!(rank_and_decide(&mut list, &c), Decision::Matched { exhibit: "b".into(), confidence: 40.0 / 55.0 });
+        assert_eq!(list[0].exhibit, "b");
+        assert_eq!(rank_and_decide(&mut [a.clone()], &c), Decision::NoMatch { reason: NoMatchReason::LowSimilarity });
+        // ...but it rivals a verified exhibit it nearly equals, even below its bar.
+        b.inliers = 35;
+        assert_eq!(
+            rank_and_decide(&mut [a.clone(), b.clone()], &c),
+            Decision::Ambiguous { exhibits: vec!["b".into(), "a".into()] }
+        );
+        a.inliers = 45;
+        b.inliers = 20;
+        assert!(matches!(rank_and_decide(&mut [a, b], &c), Decision::Matched { exhibit, .. } if exhibit == "a"));
+        // A bar below the collection's is never used.
+        c.exhibit_min_inliers.insert("b".into(), 5);
+        assert_eq!(c.min_inliers_for("b"), 15);
     }
 
     #[test]
