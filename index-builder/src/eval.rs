@@ -257,10 +257,27 @@ pub fn evaluate(
                 continue;
             }
         };
-        let answered_right = match (&photo.object, &r.decision) {
-            (Some(id), Decision::Matched { exhibit, .. }) => exhibit == id,
-            (Some(_), _) => false,
-            (None, d) => !matches!(d, Decision::Matched { .. }),
+        let answered_right = match &photo.object {
+            Some(id) => {
+                known += 1;
+                if r.candidates.iter().take(RECALL_K).any(|c| &c.exhibit == id) {
+                    recalled += 1;
+                }
+                let (counter, right_answer) = match &r.decision {
+                    Decision::Matched { exhibit, .. } if exhibit == id => (&mut right, true),
+                    Decision::Matched { .. } => (&mut wrong, false),
+                    Decision::Ambiguous { .. } => (&mut ambiguous, false),
+                    Decision::NoMatch { .. } => (&mut rejected, false),
+                };
+                *counter += 1;
+                right_answer
+            }
+            None => {
+                unknown += 1;
+                let rejected = !matches!(r.decision, Decision::Matched { .. });
+                unknown_rejected += usize::from(rejected);
+                rejected
+            }
         };
         if !answered_right {
             misses.push(Miss {
@@ -279,26 +296,6 @@ pub fn evaluate(
                     .map(|c| (c.exhibit.clone(), c.score, c.inliers))
                     .collect(),
             });
-        }
-        match &photo.object {
-            Some(id) => {
-                known += 1;
-                if r.candidates.iter().take(RECALL_K).any(|c| &c.exhibit == id) {
-                    recalled += 1;
-                }
-                match &r.decision {
-                    Decision::Matched { exhibit, .. } if exhibit == id => right += 1,
-                    Decision::Matched { .. } => wrong += 1,
-                    Decision::Ambiguous { .. } => ambiguous += 1,
-                    Decision::NoMatch { .. } => rejected += 1,
-                }
-            }
-            None => {
-                unknown += 1;
-                if !matches!(r.decision, Decision::Matched { .. }) {
-                    unknown_rejected += 1;
-                }
-            }
         }
         progress(i + 1, photos.len());
     }

@@ -13,7 +13,8 @@
 //! (ratio test within the image, mutual nearest neighbours) and verified with
 //! RANSAC: a ratio test over the whole catalog throws good matches away as
 //! soon as another exhibit has a similar-looking keypoint, which at catalog
-//! scale is most of them (smvs-dvd top-1 93.8% -> 99.4%, EVALUATION.md). Up to `MAX_BRUTE_FORCE` descriptors the k-NN is exact (FAISS
+//! scale is most of them (smvs-dvd top-1 93.8% -> 99.4%, EVALUATION.md).
+//! Up to `MAX_BRUTE_FORCE` descriptors the k-NN is exact (FAISS
 //! binary flat); beyond, an inverted file (FAISS binary IVF, sqrt(n) lists,
 //! trained at build time and stored in the bundle as `local.ivf`) scans about
 //! `IVF_SCAN` codes per query descriptor, so its cost stays flat as the
@@ -157,8 +158,9 @@ impl std::fmt::Debug for LocalIndex {
     }
 }
 
-/// A k=2 nearest-neighbour answer: (train keypoint, Hamming distance) pairs.
-type Knn2 = Vec<(usize, (usize, f32), Option<(usize, f32)>)>;
+/// A k=2 nearest-neighbour answer per query descriptor: the nearest and
+/// second-nearest (train keypoint, Hamming distance).
+type Knn2 = Vec<((usize, f32), Option<(usize, f32)>)>;
 
 /// One verified catalog image.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -248,7 +250,7 @@ impl LocalIndex {
                     (l >= 0).then(|| (l as usize, distances[q * k + j] as f32))
                 };
                 let best = at(0)?;
-                Some((q, best, if k > 1 { at(1) } else { None }))
+                Some((best, if k > 1 { at(1) } else { None }))
             })
             .collect())
     }
@@ -299,7 +301,7 @@ impl LocalIndex {
         let knn = self.knn2_faiss(index, query, settings.voters)?;
         let mut ratio_votes: std::collections::HashMap<usize, usize> = Default::default();
         let mut nn_votes: std::collections::HashMap<usize, usize> = Default::default();
-        for (_, (best_kp, d1), second) in knn {
+        for ((best_kp, d1), second) in knn {
             let image = self.image_of(best_kp);
             *nn_votes.entry(image).or_default() += 1;
             let passes = match second {

@@ -174,9 +174,9 @@ impl Recognizer {
         let mut answers = Vec::with_capacity(bundles.len());
         for bundle in bundles {
             let candidates = self.score_photo(bundle, photo, &mut timings)?;
-            let decision = decide(&candidates, &bundle.manifest.calibration);
             let cal = &bundle.manifest.calibration;
-            let verified = candidates.first().is_some_and(|c| c.inliers >= cal.min_inliers_for(&c.exhibit));
+            let decision = decide(&candidates, cal);
+            let verified = candidates.first().is_some_and(|c| is_verified(c, cal));
             answers.push(Answer { decision, candidates, verified });
         }
         let (decision, mut candidates) = merge_decisions(answers);
@@ -217,27 +217,16 @@ impl Recognizer {
         let k = (self.settings.shortlist * 8).max(32);
         let hits: Vec<crate::index::Hit> = bundle.index.search(&queries, k)?.into_iter().flatten().collect();
         let museum = bundle.museum();
-        let mut candidates = group_by_exhibit(&hits, &bundle.vectors, museum);
+        let grouped = group_by_exhibit(&hits, &bundle.vectors, museum);
+        // The best view of each of the embedding's first exhibits is verified too.
+        let also: Vec<usize> =
+            grouped.iter().take(self.settings.local.verify_shortlist).map(|&(_, id)| id as usize).collect();
+        let mut candidates: Vec<Candidate> = grouped.into_iter().map(|(c, _)| c).collect();
         timings.search_ms += ms(t);
 
         if let (Some(local), Some(features)) = (&bundle.local, &photo.local) {
             let t = Instant::now();
             let same = |a: usize, b: usize| bundle.vectors[a].exhibit == bundle.vectors[b].exhibit;
-            // The best view of each of the embedding's first exhibits is verified too.
-            let mut also: Vec<usize> = Vec::new();
-            let mut seen: Vec<&str> = Vec::new();
-            let mut by_score = hits.clone();
-            by_score.sort_by(|a, b| b.score.total_cmp(&a.score));
-            for hit in &by_score {
-                if seen.len() >= self.settings.local.verify_shortlist {
-                    break;
-                }
-                let Some(entry) = bundle.vectors.get(hit.id as usize) else { continue };
-                if !seen.contains(&entry.exhibit.as_str()) {
-                    seen.push(entry.exhibit.as_str());
-                    also.push(hit.id as usize);
-                }
-            }
             for v in local.verify(features, same, &also, &self.settings.local)? {
                 let entry = &bundle.vectors[v.image];
                 match candidates.iter_mut().find(|c| c.exhibit == entry.exhibit) {
@@ -367,34 +356,43 @@ fn ms(t: Instant) -> f64 {
 /// first, most inliers first; then the rest by similarity.
 fn sort_verified_first(candidates: &mut [Candidate], cal: &Calibration) {
     candidates.sort_by(|a, b| {
-        let (va, vb) = (a.inliers >= cal.min_inliers_for(&a.exhibit), b.inliers >= cal.min_inliers_for(&b.exhibit));
+        let (va, vb) = (is_verified(a, cal), is_verified(b, cal));
         vb.cmp(&va)
             .then_with(|| if va && vb { b.inliers.cmp(&a.inliers) } else { std::cmp::Ordering::Equal })
             .then(b.score.total_cmp(&a.score))
     });
 }
 
-/// Keeps each exhibit's best hit, best exhibits first.
-fn group_by_exhibit(hits: &[crate::index::Hit], vectors: &[VectorEntry], museum: &str) -> Vec<Candidate> {
-    let mut best: std::collections::HashMap<&str, (f32, &str)> = std::collections::HashMap::new();
+/// The candidate has its calibrated inliers: geometry has seen it.
+fn is_verified(c: &Candidate, cal: &Calibration) -> bool {
+    c.inliers >= cal.min_inliers_for(&c.exhibit)
+}
+
+/// Keeps each exhibit's best hit, best exhibits first, each with the vector
+/// id of that hit (its best view).
+fn group_by_exhibit(hits: &[crate::index::Hit], vectors: &[VectorEntry], museum: &str) -> Vec<(Candidate, u64)> {
+    let mut best: std::collections::HashMap<&str, (f32, &str, u64)> = std::collections::HashMap::new();
     for hit in hits {
         let Some(entry) = vectors.get(hit.id as usize) else { continue };
-        let slot = best.entry(entry.exhibit.as_str()).or_insert((f32::NEG_INFINITY, ""));
+        let slot = best.entry(entry.exhibit.as_str()).or_insert((f32::NEG_INFINITY, "", hit.id));
         if hit.score > slot.0 {
-            *slot = (hit.score, entry.image.as_str());
+            *slot = (hit.score, entry.image.as_str(), hit.id);
         }
     }
-    let mut out: Vec<Candidate> = best
+    let mut out: Vec<(Candidate, u64)> = best
         .into_iter()
-        .map(|(exhibit, (score, image))| Candidate {
-            exhibit: exhibit.to_owned(),
-            score,
-            image: image.to_owned(),
-            inliers: 0,
-            museum: museum.to_owned(),
+        .map(|(exhibit, (score, image, id))| {
+            let c = Candidate {
+                exhibit: exhibit.to_owned(),
+                score,
+                image: image.to_owned(),
+                inliers: 0,
+                museum: museum.to_owned(),
+            };
+            (c, id)
         })
         .collect();
-    out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.exhibit.cmp(&b.exhibit)));
+    out.sort_by(|(a, _), (b, _)| b.score.total_cmp(&a.score).then_with(|| a.exhibit.cmp(&b.exhibit)));
     out
 }
 
@@ -418,8 +416,7 @@ fn decide(candidates: &[Candidate], cal: &Calibration) -> Decision {
     };
     // Geometric verification decides when it has evidence: a homography with
     // this many inliers is what wrong exhibits do not reach.
-    let best_bar = cal.min_inliers_for(&best.exhibit);
-    if best.inliers >= best_bar {
+    if is_verified(best, cal) {
         let rivals: Vec<String> = candidates[1..]
             .iter()
             // Any exhibit about as well verified, even below its own bar: then
@@ -432,7 +429,7 @@ fn decide(candidates: &[Candidate], cal: &Calibration) -> Decision {
             exhibits.extend(rivals.into_iter().take(2));
             return Decision::Ambiguous { exhibits };
         }
-        let confidence = best.inliers as f32 / (best.inliers + best_bar) as f32;
+        let confidence = best.inliers as f32 / (best.inliers + cal.min_inliers_for(&best.exhibit)) as f32;
         return Decision::Matched { exhibit: best.exhibit.clone(), confidence };
     }
     let runner_up = candidates.get(1).map(|c| c.score);
@@ -574,7 +571,7 @@ mod tests {
             crate::index::Hit { id: 1, score: 0.9 },
             crate::index::Hit { id: 2, score: 0.6 },
         ];
-        let all = group_by_exhibit(&hits, &vectors, "");
+        let all: Vec<Candidate> = group_by_exhibit(&hits, &vectors, "").into_iter().map(|(c, _)| c).collect();
         assert_eq!(all, vec![cand("a", 0.9).with_image("a2"), cand("b", 0.7).with_image("b1")]);
     }
 
