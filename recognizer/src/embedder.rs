@@ -13,7 +13,7 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
 
-use crate::model::{Layout, ModelManifest, Pooling};
+use crate::model::{InputType, Layout, ModelManifest, Pooling};
 use crate::{Error, Result, preprocess};
 
 /// How to run the model.
@@ -73,6 +73,11 @@ impl Embedder {
                 .map_err(ort::Error::from)?
                 .with_inter_threads(1)
                 .map_err(ort::Error::from)?
+                // Idle pool threads sleep instead of spinning: between two
+                // inferences the same request decodes, matches keypoints and
+                // searches, and other requests run, on the same cores.
+                .with_intra_op_spinning(false)
+                .map_err(ort::Error::from)?
                 .commit_from_file(&manifest.file)?;
             let has_input = session.inputs().iter().any(|i| i.name() == manifest.input.name);
             let has_output = session.outputs().iter().any(|o| o.name() == manifest.output.name);
@@ -101,33 +106,56 @@ impl Embedder {
         out.pop().ok_or_else(|| Error::Runtime("model returned no embedding".into()))
     }
 
-    /// Embeds a batch of images in one inference; returns one raw vector each.
+    /// Embeds a batch of images; returns one raw vector each, in order.
+    ///
+    /// Images that the manifest resizes to the same input size (all of them
+    /// for a fixed-size model; same-shaped crops of one photo for an
+    /// any-size one) share one inference.
     pub fn embed_batch<I: std::borrow::Borrow<RgbImage>>(&self, images: &[I]) -> Result<Vec<Vec<f32>>> {
-        if images.is_empty() {
-            return Ok(Vec::new());
-        }
         let spec = &self.manifest.input;
-        let (h, w) = (spec.height as usize, spec.width as usize);
-        let mut data = Vec::with_capacity(images.len() * 3 * h * w);
-        for image in images {
-            preprocess::push_tensor(image.borrow(), spec, &mut data)?;
+        let mut groups: std::collections::BTreeMap<(u32, u32), Vec<usize>> = Default::default();
+        for (i, image) in images.iter().enumerate() {
+            let image = image.borrow();
+            groups.entry(spec.target_size(image.width(), image.height())).or_default().push(i);
         }
+        let mut out = vec![Vec::new(); images.len()];
+        for (size, members) in groups {
+            let batch: Vec<&RgbImage> = members.iter().map(|&i| images[i].borrow()).collect();
+            for (i, v) in members.into_iter().zip(self.infer(&batch, size)?) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+
+    /// One inference over images resized to `size`.
+    fn infer(&self, images: &[&RgbImage], (width, height): (u32, u32)) -> Result<Vec<Vec<f32>>> {
+        let spec = &self.manifest.input;
+        let (h, w) = (height as usize, width as usize);
         let shape = match spec.layout {
             Layout::Nchw => [images.len(), 3, h, w],
             Layout::Nhwc => [images.len(), h, w, 3],
         };
-        let input =
-            ndarray::Array4::from_shape_vec(shape, data).map_err(|e| Error::Runtime(format!("input shape: {e}")))?;
-
         let mut session = self.checkout();
-        let result = (|| -> Result<Vec<Vec<f32>>> {
-            let outputs =
-                session.session().run(ort::inputs![spec.name.as_str() => TensorRef::from_array_view(&input)?])?;
-            let features = outputs[self.manifest.output.name.as_str()].try_extract_array::<f32>()?;
-            pool_features(features, self.manifest.output.pooling, self.manifest.dim, images.len())
-        })();
-        drop(session);
-        result
+        let name = spec.name.as_str();
+        let outputs = match spec.dtype {
+            InputType::F32 => {
+                let mut data = Vec::with_capacity(images.len() * 3 * h * w);
+                for image in images {
+                    preprocess::push_tensor(image, spec, (width, height), &mut data)?;
+                }
+                session.session().run(ort::inputs![name => TensorRef::from_array_view((shape, data.as_slice()))?])?
+            }
+            InputType::U8 => {
+                let mut data = Vec::with_capacity(images.len() * 3 * h * w);
+                for image in images {
+                    preprocess::push_pixels(image, spec, (width, height), &mut data)?;
+                }
+                session.session().run(ort::inputs![name => TensorRef::from_array_view((shape, data.as_slice()))?])?
+            }
+        };
+        let features = outputs[self.manifest.output.name.as_str()].try_extract_array::<f32>()?;
+        pool_features(features, self.manifest.output.pooling, self.manifest.dim, images.len())
     }
 
     fn checkout(&self) -> PooledSession<'_> {

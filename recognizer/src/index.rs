@@ -261,6 +261,7 @@ impl VectorIndex {
         let k = k.min(self.len()).max(1);
         let mut distances = vec![f32::NEG_INFINITY; nq * k];
         let mut labels = vec![-1 as faiss_sys::idx_t; nq * k];
+        one_search_thread();
         // SAFETY: the index pointer is valid for `self`'s lifetime; buffers have
         // exactly nq * k slots as FAISS requires; search does not mutate the index,
         // and no `&mut self` method can run concurrently with this `&self` one.
@@ -285,6 +286,26 @@ impl VectorIndex {
             })
             .collect())
     }
+}
+
+#[link(name = "gomp")]
+unsafe extern "C" {
+    /// OpenMP's setting for the calling thread's next parallel regions
+    /// (libgomp: the same library FAISS was built against).
+    fn omp_set_num_threads(n: std::ffi::c_int);
+}
+
+/// Makes FAISS searches started from this thread run on this thread alone.
+///
+/// Requests already run in parallel, one per core (the server's sessions);
+/// FAISS parallelising each search over the queries of one photo on top of
+/// that put up to (requests x cores) OpenMP threads on 2 cores, spinning at
+/// their barriers (BENCHMARKS.md, "Thread pools"). A per-thread setting:
+/// it holds for threads that never asked for more.
+pub(crate) fn one_search_thread() {
+    // SAFETY: sets an integer in the calling thread's OpenMP state; no
+    // pointers, callable at any time from any thread.
+    unsafe { omp_set_num_threads(1) }
 }
 
 /// The error FAISS's C API recorded for this thread's last failed call.

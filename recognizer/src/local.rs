@@ -42,8 +42,11 @@ const IVF_TRAIN_PER_LIST: usize = 40;
 
 #[derive(Debug, Clone)]
 pub struct LocalSettings {
-    /// Long side the image is scaled to before detection.
+    /// Long side the image is scaled to before detection (down, or up for
+    /// images under `enlarge_below`).
     pub max_side: u32,
+    /// Images whose long side is under this are enlarged to `max_side`.
+    pub enlarge_below: u32,
     /// Keypoints kept per catalog image.
     pub features: i32,
     /// Keypoints kept per visitor photo: more than a clean catalog image needs,
@@ -56,7 +59,10 @@ pub struct LocalSettings {
     /// Images verified with RANSAC per query.
     pub verify: usize,
     /// The photo's strongest keypoints that vote (search the whole catalog)
-    /// for the images to verify; verification matches all of them.
+    /// for the images to verify; verification matches all of them. 0: no
+    /// vote (the default), only the embedding's shortlist is verified. The
+    /// recognizer votes only on its closer look at a photo the first look
+    /// left undecided.
     pub voters: usize,
     /// Exhibits of the embedding's shortlist whose best view is verified too.
     pub verify_shortlist: usize,
@@ -68,13 +74,17 @@ impl Default for LocalSettings {
         // 750 voters of 1000: smvs-dvd top-1 unchanged, p50 317 -> 276 ms (EVALUATION.md).
         Self {
             max_side: 640,
+            // grocery-packages' 198 px catalog shots: top-1 16.0% -> see EVALUATION.md.
+            enlarge_below: 320,
             features: 500,
             query_features: 1000,
             ratio: 0.8,
             ransac_px: 6.0,
             verify: 6,
-            voters: 750,
-            verify_shortlist: 3,
+            // No vote: verifying the embedding's shortlist finds as much on
+            // every eval set, ~100 ms sooner for undecided photos (EVALUATION.md).
+            voters: 0,
+            verify_shortlist: 8,
         }
     }
 }
@@ -91,14 +101,27 @@ fn cv(e: opencv::Error) -> Error {
     Error::Runtime(format!("opencv: {e}"))
 }
 
-fn to_gray(image: &RgbImage, max_side: u32) -> GrayImage {
-    let gray = imageops::grayscale(image);
-    let long = gray.width().max(gray.height());
-    if long <= max_side {
-        return gray;
+/// The image in grey levels, its long side scaled down to `max_side`, or up
+/// to it from under `enlarge_below`. ORB's 31-pixel patches and 8-level
+/// pyramid find few keypoints on a tiny image (a 198 px catalog shot), so
+/// those are enlarged first; images of a few hundred pixels are not (500 px
+/// DVD covers enlarged to 640 lost inliers: EVALUATION.md).
+fn to_gray(image: &RgbImage, max_side: u32, enlarge_below: u32) -> Result<GrayImage> {
+    let long = image.width().max(image.height());
+    if long == 0 || (long <= max_side && long >= enlarge_below) {
+        return Ok(imageops::grayscale(image));
     }
-    let (w, h) = (gray.width() * max_side / long, gray.height() * max_side / long);
-    imageops::resize(&gray, w.max(1), h.max(1), imageops::FilterType::Triangle)
+    // Resized first (SIMD, `fast_image_resize`), then grey: a tenth of the
+    // work of `image`'s resize on the grey full-size photo.
+    let (w, h) = (image.width() * max_side / long, image.height() * max_side / long);
+    Ok(imageops::grayscale(&crate::preprocess::resize_exact(image, w.max(1), h.max(1))?))
+}
+
+/// Threads OpenCV may use inside one call (process-wide; 0 or 1 runs each
+/// call on its caller's thread). A server running one recognition per core
+/// sets 1, so OpenCV's pool does not add threads on the same cores.
+pub fn set_opencv_threads(n: i32) -> Result<()> {
+    core::set_num_threads(n).map_err(cv)
 }
 
 /// Detects ORB keypoints and descriptors of a catalog image.
@@ -112,7 +135,7 @@ pub fn extract_query(image: &RgbImage, settings: &LocalSettings) -> Result<Image
 }
 
 fn extract_n(image: &RgbImage, settings: &LocalSettings, features: i32) -> Result<ImageFeatures> {
-    let gray = to_gray(image, settings.max_side);
+    let gray = to_gray(image, settings.max_side, settings.enlarge_below)?;
     let (w, h) = (gray.width() as i32, gray.height() as i32);
     let data = gray.into_raw();
     let mat = Mat::new_rows_cols_with_data(h, w, &data).map_err(cv)?;
@@ -228,6 +251,7 @@ impl LocalIndex {
         let k = 2usize.min(self.points.len());
         let mut distances = vec![i32::MAX; nq * k];
         let mut labels = vec![-1i64; nq * k];
+        crate::index::one_search_thread();
         // SAFETY: as in `VectorIndex::search`: valid pointer, buffers of nq * k,
         // and search does not mutate the index.
         let code = unsafe {
@@ -273,12 +297,11 @@ impl LocalIndex {
         self.offsets.partition_point(|&o| o <= keypoint) - 1
     }
 
-    /// Matches `query` against every catalog descriptor to find the images
-    /// worth verifying, then verifies each of them on its own.
-    ///
-    /// Candidates are the best-voted images, by ratio-tested votes and by
-    /// plain nearest-neighbour votes, plus `also` (e.g. the images of the
-    /// embedding's shortlist). Each candidate is then matched pairwise with
+    /// Verifies the images worth verifying, each on its own: `also` (the
+    /// best views of the embedding's shortlist) and, unless
+    /// `settings.voters` is 0, the images `query` votes for when matched
+    /// against every catalog descriptor (the best by ratio-tested votes and
+    /// by plain nearest-neighbour votes). Each candidate is then matched pairwise with
     /// the photo: the ratio test compares a photo descriptor's two nearest
     /// keypoints *of that image*, so a visually similar exhibit elsewhere in
     /// the catalog cannot discard a good match (at catalog scale the global
@@ -294,10 +317,50 @@ impl LocalIndex {
         also: &[usize],
         settings: &LocalSettings,
     ) -> Result<Vec<Verified>> {
-        let Some(index) = &self.binary else { return Ok(Vec::new()) };
-        if query.points.len() < 4 {
+        if query.points.len() < 4 || self.images() == 0 {
             return Ok(Vec::new());
         }
+        let mut candidates = Vec::new();
+        if let (Some(index), true) = (&self.binary, settings.voters > 0) {
+            candidates = self.vote(index, query, same_group, settings)?;
+        }
+        for &image in also {
+            if image < self.images() && !candidates.contains(&image) {
+                candidates.push(image);
+            }
+        }
+        let query_codes = codes(&query.descriptors);
+        let mut out = Vec::new();
+        for image in candidates {
+            let matches = self.match_image(&query_codes, image, settings.ratio);
+            if matches.len() < MIN_MATCHES {
+                continue;
+            }
+            let src: Vector<Point2f> = matches.iter().map(|&(qi, _)| pt(query.points[qi])).collect();
+            let dst: Vector<Point2f> = matches.iter().map(|&(_, ti)| pt(self.points[ti])).collect();
+            let mut mask = Mat::default();
+            // OpenCV's USAC (RANSAC with SPRT early rejection and local
+            // optimisation): same answers as plain RANSAC on smvs-dvd and
+            // ukbench, ~1.5 ms instead of ~28 ms for 8 images (BENCHMARKS.md).
+            let h = calib3d::find_homography(&src, &dst, &mut mask, calib3d::USAC_DEFAULT, settings.ransac_px)
+                .map_err(cv)?;
+            let inliers = if h.empty() { 0 } else { core::count_non_zero(&mask).map_err(cv)? as u32 };
+            out.push(Verified { image, inliers });
+        }
+        out.sort_by(|a, b| b.inliers.cmp(&a.inliers).then(a.image.cmp(&b.image)));
+        Ok(out)
+    }
+
+    /// The images worth verifying by the photo's votes over every catalog
+    /// descriptor: the best by ratio-tested votes, then by plain
+    /// nearest-neighbour votes.
+    fn vote(
+        &self,
+        index: &faiss::index::BinaryIndexImpl,
+        query: &ImageFeatures,
+        same_group: impl Fn(usize, usize) -> bool,
+        settings: &LocalSettings,
+    ) -> Result<Vec<usize>> {
         let knn = self.knn2_faiss(index, query, settings.voters)?;
         let mut ratio_votes: std::collections::HashMap<usize, usize> = Default::default();
         let mut nn_votes: std::collections::HashMap<usize, usize> = Default::default();
@@ -326,31 +389,12 @@ impl LocalIndex {
             v.into_iter().take(settings.verify).map(|(image, _)| image)
         };
         let mut candidates: Vec<usize> = top(ratio_votes).collect();
-        for image in top(nn_votes).chain(also.iter().copied()) {
-            if image < self.images() && !candidates.contains(&image) {
+        for image in top(nn_votes) {
+            if !candidates.contains(&image) {
                 candidates.push(image);
             }
         }
-        let query_codes = codes(&query.descriptors);
-        let mut out = Vec::new();
-        for image in candidates {
-            let matches = self.match_image(&query_codes, image, settings.ratio);
-            if matches.len() < MIN_MATCHES {
-                continue;
-            }
-            let src: Vector<Point2f> = matches.iter().map(|&(qi, _)| pt(query.points[qi])).collect();
-            let dst: Vector<Point2f> = matches.iter().map(|&(_, ti)| pt(self.points[ti])).collect();
-            let mut mask = Mat::default();
-            // OpenCV's USAC (RANSAC with SPRT early rejection and local
-            // optimisation): same answers as plain RANSAC on smvs-dvd and
-            // ukbench, ~1.5 ms instead of ~28 ms for 8 images (BENCHMARKS.md).
-            let h = calib3d::find_homography(&src, &dst, &mut mask, calib3d::USAC_DEFAULT, settings.ransac_px)
-                .map_err(cv)?;
-            let inliers = if h.empty() { 0 } else { core::count_non_zero(&mask).map_err(cv)? as u32 };
-            out.push(Verified { image, inliers });
-        }
-        out.sort_by(|a, b| b.inliers.cmp(&a.inliers).then(a.image.cmp(&b.image)));
-        Ok(out)
+        Ok(candidates)
     }
 
     /// Matches (photo keypoint, catalog keypoint) of `query` with catalog

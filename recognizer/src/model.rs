@@ -33,19 +33,55 @@ pub struct ModelManifest {
 pub struct InputSpec {
     /// Name of the graph input.
     pub name: String,
+    /// Element type of the input tensor: `f32` (normalised here with
+    /// `scale`, `mean` and `std`) or `u8` (raw pixels; the graph normalises).
+    #[serde(default)]
+    pub dtype: InputType,
     /// Tensor layout of the input.
     pub layout: Layout,
-    /// Width and height the image is resized to.
-    pub width: u32,
-    pub height: u32,
+    /// Fixed input size: the image is resized to exactly `width` x `height`.
+    /// Give both, or `short_side` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Any-size input (fully convolutional graphs): the image keeps its
+    /// aspect ratio and its short side becomes this many pixels...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_side: Option<u32>,
+    /// ...with the long side capped at this many pixels (a panorama costs no
+    /// more than this; the image is squeezed along its long side past it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_long_side: Option<u32>,
     /// Channel order of the input.
     #[serde(default = "default_channels")]
     pub channels: ChannelOrder,
-    /// Pixel values are divided by `scale` before mean/std normalisation.
+    /// Pixel values are divided by `scale` before mean/std normalisation (`f32` only).
     #[serde(default = "default_scale")]
     pub scale: f32,
+    #[serde(default = "default_mean")]
     pub mean: [f32; 3],
+    #[serde(default = "default_std")]
     pub std: [f32; 3],
+}
+
+impl InputSpec {
+    /// The (width, height) an image of `width` x `height` is resized to.
+    pub fn target_size(&self, width: u32, height: u32) -> (u32, u32) {
+        match (self.width, self.height, self.short_side) {
+            (Some(w), Some(h), _) => (w, h),
+            (_, _, Some(short)) => {
+                let (w, h) = (width.max(1) as f64, height.max(1) as f64);
+                let long = |a: f64, b: f64| {
+                    let v = (f64::from(short) * a / b).round() as u32;
+                    v.clamp(short, self.max_long_side.unwrap_or(u32::MAX).max(short))
+                };
+                if w >= h { (long(w, h), short) } else { (short, long(h, w)) }
+            }
+            // `ModelManifest::load` refuses manifests with neither.
+            _ => (width, height),
+        }
+    }
 }
 
 fn default_channels() -> ChannelOrder {
@@ -53,6 +89,21 @@ fn default_channels() -> ChannelOrder {
 }
 fn default_scale() -> f32 {
     255.0
+}
+fn default_mean() -> [f32; 3] {
+    [0.0; 3]
+}
+fn default_std() -> [f32; 3] {
+    [1.0; 3]
+}
+
+/// Element type of the model's image input.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum InputType {
+    #[default]
+    F32,
+    U8,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -99,8 +150,18 @@ impl ModelManifest {
             let dir = path.parent().unwrap_or(Path::new("."));
             manifest.file = dir.join(&manifest.file);
         }
-        if manifest.dim == 0 || manifest.input.width == 0 || manifest.input.height == 0 {
-            return Err(err("dim, width and height must be positive".into()));
+        let input = &manifest.input;
+        let fixed = match (input.width, input.height) {
+            (Some(w), Some(h)) => w > 0 && h > 0,
+            (None, None) => false,
+            _ => return Err(err("give both input width and height, or neither".into())),
+        };
+        let any_size = input.short_side.is_some_and(|s| s > 0);
+        if manifest.dim == 0 || fixed == any_size {
+            return Err(err("dim must be positive, and the input needs either width and height or short_side".into()));
+        }
+        if input.max_long_side.is_some_and(|m| m < input.short_side.unwrap_or(0)) {
+            return Err(err("max_long_side must not be below short_side".into()));
         }
         Ok(manifest)
     }
@@ -141,6 +202,34 @@ mod tests {
         assert_eq!(m.input.channels, ChannelOrder::Rgb);
         // The file does not exist: verification must fail, not pass silently.
         assert!(matches!(m.verify_file(), Err(Error::Model { .. })));
+    }
+
+    #[test]
+    fn any_size_inputs_keep_the_aspect_ratio() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.json");
+        let write = |input: &str| {
+            std::fs::write(
+                &path,
+                format!(r#"{{"id":"m","file":"m.onnx","sha256":"00","dim":4,"input":{input},"output":{{"name":"y","pooling":"none"}}}}"#),
+            )
+            .unwrap();
+            ModelManifest::load(&path)
+        };
+        let m = write(r#"{"name":"image","dtype":"u8","layout":"nhwc","short_side":288,"max_long_side":512}"#).unwrap();
+        assert_eq!(m.input.dtype, InputType::U8);
+        assert_eq!(m.input.target_size(1280, 960), (384, 288));
+        assert_eq!(m.input.target_size(600, 800), (288, 384));
+        assert_eq!(m.input.target_size(4000, 1000), (512, 288), "long side capped");
+        assert_eq!(m.input.target_size(100, 100), (288, 288), "small images are enlarged");
+        // Neither a fixed size nor a short side, both, or half a fixed size: refused.
+        assert!(write(r#"{"name":"i","layout":"nhwc"}"#).is_err());
+        assert!(write(r#"{"name":"i","layout":"nhwc","width":8,"height":8,"short_side":8}"#).is_err());
+        assert!(write(r#"{"name":"i","layout":"nhwc","width":8}"#).is_err());
+        assert!(write(r#"{"name":"i","layout":"nhwc","short_side":288,"max_long_side":100}"#).is_err());
+        let fixed = write(r#"{"name":"i","layout":"nchw","width":224,"height":224}"#).unwrap();
+        assert_eq!(fixed.input.target_size(1280, 960), (224, 224));
+        assert_eq!(fixed.input.dtype, InputType::F32);
     }
 
     #[test]

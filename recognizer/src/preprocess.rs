@@ -107,25 +107,42 @@ pub fn resize_exact(image: &RgbImage, width: u32, height: u32) -> Result<RgbImag
         .ok_or_else(|| Error::InvalidImage { reason: "resize produced a short buffer".into() })
 }
 
-/// Appends one image, resized and normalised per `spec`, to a batch buffer.
-pub fn push_tensor(image: &RgbImage, spec: &InputSpec, out: &mut Vec<f32>) -> Result<()> {
-    let resized = resize_exact(image, spec.width, spec.height)?;
-    let (w, h) = (spec.width as usize, spec.height as usize);
+/// Appends one image, resized to `size` and normalised per `spec`, to a
+/// float batch buffer.
+pub fn push_tensor(image: &RgbImage, spec: &InputSpec, size: (u32, u32), out: &mut Vec<f32>) -> Result<()> {
+    // Per-channel affine map: (v / scale - mean) / std == v * a + b.
+    let a: [f32; 3] = std::array::from_fn(|c| 1.0 / (spec.scale * spec.std[c]));
+    let b: [f32; 3] = std::array::from_fn(|c| -spec.mean[c] / spec.std[c]);
+    push_mapped(image, spec, size, out, |c, v| f32::from(v) * a[c] + b[c])
+}
+
+/// Appends one image, resized to `size`, as raw 0-255 pixels (for graphs that
+/// normalise inside).
+pub fn push_pixels(image: &RgbImage, spec: &InputSpec, size: (u32, u32), out: &mut Vec<u8>) -> Result<()> {
+    push_mapped(image, spec, size, out, |_, v| v)
+}
+
+fn push_mapped<T: Copy + Default>(
+    image: &RgbImage,
+    spec: &InputSpec,
+    (width, height): (u32, u32),
+    out: &mut Vec<T>,
+    map: impl Fn(usize, u8) -> T,
+) -> Result<()> {
+    let resized = resize_exact(image, width, height)?;
+    let plane = width as usize * height as usize;
     let order: [usize; 3] = match spec.channels {
         ChannelOrder::Rgb => [0, 1, 2],
         ChannelOrder::Bgr => [2, 1, 0],
     };
-    // Per-channel affine map: (v / scale - mean) / std == v * a + b.
-    let a: [f32; 3] = std::array::from_fn(|c| 1.0 / (spec.scale * spec.std[c]));
-    let b: [f32; 3] = std::array::from_fn(|c| -spec.mean[c] / spec.std[c]);
     let start = out.len();
-    out.resize(start + 3 * w * h, 0.0);
+    out.resize(start + 3 * plane, T::default());
     let dst = &mut out[start..];
     for (i, px) in resized.pixels().enumerate() {
         for (c, &src_c) in order.iter().enumerate() {
-            let v = f32::from(px.0[src_c]) * a[c] + b[c];
+            let v = map(c, px.0[src_c]);
             match spec.layout {
-                Layout::Nchw => dst[c * w * h + i] = v,
+                Layout::Nchw => dst[c * plane + i] = v,
                 Layout::Nhwc => dst[i * 3 + c] = v,
             }
         }
@@ -199,22 +216,29 @@ mod tests {
         img.put_pixel(1, 0, image::Rgb([0, 0, 255]));
         let mut spec = InputSpec {
             name: "x".into(),
+            dtype: crate::model::InputType::F32,
             layout: Layout::Nchw,
-            width: 2,
-            height: 1,
+            width: Some(2),
+            height: Some(1),
+            short_side: None,
+            max_long_side: None,
             channels: ChannelOrder::Rgb,
             scale: 255.0,
             mean: [0.5, 0.5, 0.5],
             std: [0.5, 0.5, 0.5],
         };
         let mut out = Vec::new();
-        push_tensor(&img, &spec, &mut out).unwrap();
+        push_tensor(&img, &spec, (2, 1), &mut out).unwrap();
         // R plane, G plane, B plane.
         assert_eq!(out, vec![1.0, -1.0, -1.0, -1.0, -1.0, 1.0]);
         spec.layout = Layout::Nhwc;
         spec.channels = ChannelOrder::Bgr;
         out.clear();
-        push_tensor(&img, &spec, &mut out).unwrap();
+        push_tensor(&img, &spec, (2, 1), &mut out).unwrap();
         assert_eq!(out, vec![-1.0, -1.0, 1.0, 1.0, -1.0, -1.0]);
+        // Raw pixels for graphs that normalise inside: mean/std play no part.
+        let mut pixels = Vec::new();
+        push_pixels(&img, &spec, (2, 1), &mut pixels).unwrap();
+        assert_eq!(pixels, vec![0, 0, 255, 255, 0, 0]);
     }
 }

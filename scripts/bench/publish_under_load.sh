@@ -18,7 +18,7 @@ SWITCH_EVERY=${SWITCH_EVERY:-2}
 PORT=${PORT:-8182}
 B="$ROOT/var/bench-publish"
 IB=./target/release/index-builder
-export MUSEUM_BUNDLES="$B/bundles"
+export MUSEUM_BUNDLES="$B/bundles-$(basename "$(dirname "$MUSEUM_MODEL")")"   # one root per model
 mkdir -p "$B"
 [ -f "$B/demo/exhibits.json" ] || $IB demo --out "$B/demo" >/dev/null
 [ -f "$B/photos/pd-024.jpg" ] || $IB photos --out "$B/photos" --width 1280 --height 960 >/dev/null

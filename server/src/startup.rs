@@ -43,6 +43,9 @@ impl Application {
             sessions: settings.recognizer.sessions,
             intra_threads: settings.recognizer.intra_threads,
         };
+        // Each recognition runs on one thread (the `running` permits give
+        // one per session): OpenCV's and FAISS's pools must not add more.
+        recognizer::local::set_opencv_threads(1)?;
         let manifest = model.clone();
         let embedder = tokio::task::spawn_blocking(move || Embedder::new(manifest, &embedder_settings))
             .await?

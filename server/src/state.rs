@@ -65,6 +65,11 @@ pub struct AppState {
     /// Permits for recognitions running or waiting; none left means 503.
     pub queue: Arc<Semaphore>,
     pub queue_capacity: usize,
+    /// Permits for recognitions running (`recognizer.sessions`): each runs
+    /// on one thread end to end (decode, model, keypoints, search), so this
+    /// many use that many cores and the rest wait their turn instead of
+    /// sharing the cores with them.
+    pub running: Arc<Semaphore>,
     pub store: Arc<RedisStore>,
     pub cache: Cache,
     pub sessions: Sessions,
@@ -91,6 +96,7 @@ impl AppState {
             catalog: RwLock::new(Arc::new(Catalog::default())),
             queue: Arc::new(Semaphore::new(queue_capacity)),
             queue_capacity,
+            running: Arc::new(Semaphore::new(settings.recognizer.sessions.max(1))),
             cache: Cache::new(store.clone(), settings.redis.cache_ttl_s),
             sessions: Sessions::new(store.clone(), settings.sessions.ttl_s),
             visitors: Visitors::new(store.clone()),

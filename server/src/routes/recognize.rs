@@ -157,16 +157,22 @@ pub async fn recognize(
     let worker_state = state.clone();
     let photo = std::sync::Arc::new(file);
     let job_photo = photo.clone();
-    let job = tokio::task::spawn_blocking(move || {
-        // The permit is held until the work ends, even if the request timed
-        // out: the queue bounds CPU work, not waiting clients.
-        let _permit = permit;
-        span.in_scope(|| worker_state.recognizer.recognize_across(&bundles, &job_photo))
-    });
+    let running = state.running.clone();
+    let job = async move {
+        // Wait for a core; a request that times out meanwhile costs no CPU.
+        let run = running.acquire_owned().await.map_err(|e| ApiError::Internal(e.into()))?;
+        tokio::task::spawn_blocking(move || {
+            // The permits are held until the work ends, even if the request
+            // timed out: the queue bounds CPU work, not waiting clients.
+            let _permits = (permit, run);
+            span.in_scope(|| worker_state.recognizer.recognize_across(&bundles, &job_photo))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))
+    };
     let recognition = tokio::time::timeout(Duration::from_millis(limits.recognize_timeout_ms), job)
         .await
-        .map_err(|_| ApiError::Timeout)?
-        .map_err(|e| ApiError::Internal(e.into()))??;
+        .map_err(|_| ApiError::Timeout)???;
     let status = recognition.decision.status();
     tracing::info!(
         status,

