@@ -32,7 +32,7 @@ struct ModelArgs {
     /// Share of each side the grid windows cover.
     #[arg(long, default_value_t = 0.6)]
     grid_share: f32,
-    /// Photo keypoints that vote over every catalog descriptor for images to verify (0: no vote).
+    /// Photo keypoints that vote over every catalog descriptor for images to verify on the closer look (default 0: no vote).
     #[arg(long)]
     voters: Option<usize>,
     /// Exhibits of the embedding's shortlist whose best view is verified.

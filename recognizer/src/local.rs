@@ -592,6 +592,11 @@ fn pt(p: [f32; 2]) -> Point2f {
 mod tests {
     use super::*;
 
+    /// Settings with the photo's keypoints voting over the catalog (off by default).
+    fn voting() -> LocalSettings {
+        LocalSettings { voters: 750, ..LocalSettings::default() }
+    }
+
     fn textured(seed: u32) -> RgbImage {
         // Deterministic blocky texture with many corners.
         RgbImage::from_fn(320, 240, |x, y| {
@@ -603,7 +608,7 @@ mod tests {
 
     #[test]
     fn a_shifted_view_verifies_and_another_image_does_not() {
-        let s = LocalSettings::default();
+        let s = voting();
         let a = textured(1);
         let b = textured(7);
         let index = LocalIndex::from_images(&[extract(&a, &s).unwrap(), extract(&b, &s).unwrap()]).unwrap();
@@ -629,7 +634,7 @@ mod tests {
         // equally near catalog keypoints, so a ratio test over the whole
         // catalog passes none of them. Verified image by image, both match
         // (and the decision calls it ambiguous).
-        let s = LocalSettings::default();
+        let s = voting();
         let a = textured(3);
         let features = extract(&a, &s).unwrap();
         let index = LocalIndex::from_images(&[features.clone(), extract(&textured(9), &s).unwrap(), features]).unwrap();
@@ -643,7 +648,7 @@ mod tests {
 
     #[test]
     fn images_named_by_the_shortlist_are_verified_too() {
-        let s = LocalSettings { verify: 0, ..LocalSettings::default() };
+        let s = LocalSettings { verify: 0, ..voting() };
         let (a, b) = (textured(1), textured(7));
         let index = LocalIndex::from_images(&[extract(&a, &s).unwrap(), extract(&b, &s).unwrap()]).unwrap();
         let mut q = RgbImage::from_pixel(360, 280, image::Rgb([0, 0, 0]));
@@ -654,6 +659,12 @@ mod tests {
         let found = index.verify(&query, |x, y| x == y, &[1], &s).unwrap();
         assert_eq!(found.len(), 1);
         assert!(found[0].image == 1 && found[0].inliers >= 30, "{found:?}");
+        // Without a vote (the default) the shortlist is all that is verified.
+        let s = LocalSettings::default();
+        assert!(index.verify(&query, |x, y| x == y, &[], &s).unwrap().is_empty());
+        let found = index.verify(&query, |x, y| x == y, &[1, 0], &s).unwrap();
+        assert_eq!(found[0].image, 1, "{found:?}");
+        assert!(found.iter().all(|v| v.image == 1 || v.inliers < 10), "{found:?}");
     }
 
     #[test]
@@ -676,7 +687,7 @@ mod tests {
 
     #[test]
     fn a_trained_inverted_file_is_stored_and_loaded_instead_of_retrained() {
-        let s = LocalSettings::default();
+        let s = voting();
         let (a, b) = (textured(1), textured(7));
         let mut index = LocalIndex::from_images(&[extract(&a, &s).unwrap(), extract(&b, &s).unwrap()]).unwrap();
         index.build_binary(0).unwrap();

@@ -338,7 +338,12 @@ impl Recognizer {
 /// Records verified images' inliers on their exhibits' candidates (an
 /// exhibit keeps its best view's), adding exhibits the embedding had not
 /// listed.
-fn absorb(candidates: &mut Vec<Candidate>, verified: Vec<crate::local::Verified>, vectors: &[VectorEntry], museum: &str) {
+fn absorb(
+    candidates: &mut Vec<Candidate>,
+    verified: Vec<crate::local::Verified>,
+    vectors: &[VectorEntry],
+    museum: &str,
+) {
     for v in verified {
         let entry = &vectors[v.image];
         match candidates.iter_mut().find(|c| c.exhibit == entry.exhibit) {

@@ -117,7 +117,7 @@ async def recognize(file: UploadFile = File(...), museum: str = Form(None), lang
             if i >= 0:
                 ex = vectors[i]["exhibit"]
                 by_exhibit[ex] = max(by_exhibit.get(ex, -1.0), float(s))
-        ranked = sorted(by_exhibit.items(), key=lambda kv: -kv[1])[:5]
+        ranked = sorted(by_exhibit.items(), key=lambda kv: -kv[1])[:8]
         shortlist = [i for i, v in enumerate(vectors) if v["exhibit"] in dict(ranked)]
         inliers = verify(photo, shortlist)
         verified = sorted(((n, ex) for ex, n in inliers.items() if n >= calibration["min_inliers"]), reverse=True)

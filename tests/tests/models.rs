@@ -22,12 +22,9 @@ fn recognizer_for(manifest: ModelManifest) -> Recognizer {
 /// Builds the first `n` demo exhibits into `root` with `recognizer`.
 fn build(recognizer: &Recognizer, root: &std::path::Path, n: usize) {
     let demo = demo();
-    let mut collection = index_builder::load_collection(
-        &demo.collection.join("exhibits.json"),
-        &demo.collection.join("images"),
-        DEMO,
-    )
-    .unwrap();
+    let mut collection =
+        index_builder::load_collection(&demo.collection.join("exhibits.json"), &demo.collection.join("images"), DEMO)
+            .unwrap();
     collection.records.truncate(n);
     index_builder::build_bundle(&collection, recognizer, root, &index_builder::BuildOptions::default()).unwrap();
 }
