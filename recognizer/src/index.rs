@@ -261,7 +261,7 @@ impl VectorIndex {
         let k = k.min(self.len()).max(1);
         let mut distances = vec![f32::NEG_INFINITY; nq * k];
         let mut labels = vec![-1 as faiss_sys::idx_t; nq * k];
-        one_search_thread();
+        limit_search_threads();
         // SAFETY: the index pointer is valid for `self`'s lifetime; buffers have
         // exactly nq * k slots as FAISS requires; search does not mutate the index,
         // and no `&mut self` method can run concurrently with this `&self` one.
@@ -295,17 +295,29 @@ unsafe extern "C" {
     fn omp_set_num_threads(n: std::ffi::c_int);
 }
 
-/// Makes FAISS searches started from this thread run on this thread alone.
+/// Threads a FAISS search may use (0: OpenMP's default, all cores).
+static SEARCH_THREADS: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Sets how many threads each FAISS search may use (0: OpenMP's default).
 ///
-/// Requests already run in parallel, one per core (the server's sessions);
-/// FAISS parallelising each search over the queries of one photo on top of
-/// that put up to (requests x cores) OpenMP threads on 2 cores, spinning at
-/// their barriers (BENCHMARKS.md, "Thread pools"). A per-thread setting:
-/// it holds for threads that never asked for more.
-pub(crate) fn one_search_thread() {
-    // SAFETY: sets an integer in the calling thread's OpenMP state; no
-    // pointers, callable at any time from any thread.
-    unsafe { omp_set_num_threads(1) }
+/// A server already runs one recognition per core; FAISS parallelising each
+/// search over the queries of one photo on top of that put up to
+/// (requests x cores) OpenMP threads on the cores, spinning at their
+/// barriers (BENCHMARKS.md, "Thread pools"), so it sets 1. Builds keep the
+/// default: training an inverted file uses every core.
+pub fn set_search_threads(n: usize) {
+    SEARCH_THREADS.store(i32::try_from(n).unwrap_or(i32::MAX), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Applies [`set_search_threads`] to the calling thread (OpenMP's setting is
+/// per thread) before a search.
+pub(crate) fn limit_search_threads() {
+    let n = SEARCH_THREADS.load(std::sync::atomic::Ordering::Relaxed);
+    if n > 0 {
+        // SAFETY: sets an integer in the calling thread's OpenMP state; no
+        // pointers, callable at any time from any thread.
+        unsafe { omp_set_num_threads(n) }
+    }
 }
 
 /// The error FAISS's C API recorded for this thread's last failed call.

@@ -56,7 +56,7 @@ pub struct LocalSettings {
     pub ratio: f32,
     /// RANSAC reprojection threshold, pixels (at `max_side` scale).
     pub ransac_px: f64,
-    /// Images verified with RANSAC per query.
+    /// Best-voted images verified with RANSAC per query (when voting).
     pub verify: usize,
     /// The photo's strongest keypoints that vote (search the whole catalog)
     /// for the images to verify; verification matches all of them. 0: no
@@ -71,10 +71,10 @@ pub struct LocalSettings {
 impl Default for LocalSettings {
     fn default() -> Self {
         // 1000 photo keypoints vs 500: smvs-dvd top-1 90.0% -> 93.8% (EVALUATION.md).
-        // 750 voters of 1000: smvs-dvd top-1 unchanged, p50 317 -> 276 ms (EVALUATION.md).
+        // When voting (`--voters 750`): 750 of 1000 photo keypoints gave the same top-1 as 1000 on smvs-dvd, p50 317 -> 276 ms (EVALUATION.md).
         Self {
             max_side: 640,
-            // grocery-packages' 198 px catalog shots: top-1 16.0% -> see EVALUATION.md.
+            // grocery-packages' 198 px catalog shots: top-1 16.0% -> 23.8% (EVALUATION.md).
             enlarge_below: 320,
             features: 500,
             query_features: 1000,
@@ -251,7 +251,7 @@ impl LocalIndex {
         let k = 2usize.min(self.points.len());
         let mut distances = vec![i32::MAX; nq * k];
         let mut labels = vec![-1i64; nq * k];
-        crate::index::one_search_thread();
+        crate::index::limit_search_threads();
         // SAFETY: as in `VectorIndex::search`: valid pointer, buffers of nq * k,
         // and search does not mutate the index.
         let code = unsafe {

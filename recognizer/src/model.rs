@@ -152,13 +152,15 @@ impl ModelManifest {
         }
         let input = &manifest.input;
         let fixed = match (input.width, input.height) {
-            (Some(w), Some(h)) => w > 0 && h > 0,
+            (Some(_), Some(_)) => true,
             (None, None) => false,
             _ => return Err(err("give both input width and height, or neither".into())),
         };
-        let any_size = input.short_side.is_some_and(|s| s > 0);
-        if manifest.dim == 0 || fixed == any_size {
-            return Err(err("dim must be positive, and the input needs either width and height or short_side".into()));
+        let sizes = [input.width, input.height, input.short_side, input.max_long_side];
+        if manifest.dim == 0 || fixed == input.short_side.is_some() || sizes.contains(&Some(0)) {
+            return Err(err(
+                "dim and sizes must be positive, and the input needs either width and height or short_side".into(),
+            ));
         }
         if input.max_long_side.is_some_and(|m| m < input.short_side.unwrap_or(0)) {
             return Err(err("max_long_side must not be below short_side".into()));
@@ -227,6 +229,8 @@ mod tests {
         assert!(write(r#"{"name":"i","layout":"nhwc","width":8,"height":8,"short_side":8}"#).is_err());
         assert!(write(r#"{"name":"i","layout":"nhwc","width":8}"#).is_err());
         assert!(write(r#"{"name":"i","layout":"nhwc","short_side":288,"max_long_side":100}"#).is_err());
+        assert!(write(r#"{"name":"i","layout":"nhwc","short_side":0}"#).is_err());
+        assert!(write(r#"{"name":"i","layout":"nhwc","width":0,"height":0,"short_side":8}"#).is_err());
         let fixed = write(r#"{"name":"i","layout":"nchw","width":224,"height":224}"#).unwrap();
         assert_eq!(fixed.input.target_size(1280, 960), (224, 224));
         assert_eq!(fixed.input.dtype, InputType::F32);

@@ -117,9 +117,9 @@ impl Crop {
         Crop { left: margin, top: margin, width: share, height: share }
     }
 
-    /// The whole frame, the four corner windows of `share` of each side (they
-    /// overlap for shares above one half) and the centred one: an exhibit
-    /// that fills only part of the photo fills most of one of them.
+    /// The four corner windows of `share` of each side (they overlap for
+    /// shares above one half) and the centred one: an exhibit that fills
+    /// only part of the photo fills most of one of them.
     pub fn grid(share: f32) -> Vec<Crop> {
         let far = 1.0 - share;
         let corner = |left, top| Crop { left, top, width: share, height: share };
@@ -129,6 +129,9 @@ impl Crop {
     /// This window of `image` (the image itself, not a copy, for the whole frame).
     pub fn apply<'a>(&self, image: &'a RgbImage) -> std::borrow::Cow<'a, RgbImage> {
         let (w, h) = image.dimensions();
+        if w == 0 || h == 0 {
+            return std::borrow::Cow::Borrowed(image);
+        }
         let px = |share: f32, side: u32| (side as f32 * share.clamp(0.0, 1.0)).round() as u32;
         let (x, y) = (px(self.left, w).min(w.saturating_sub(1)), px(self.top, h).min(h.saturating_sub(1)));
         let (cw, ch) = (px(self.width, w).clamp(1, w - x), px(self.height, h).clamp(1, h - y));
@@ -259,10 +262,7 @@ impl Recognizer {
     /// What recognition needs of a photo whatever the bundle: the raw
     /// embeddings of `crops` (one batch) and (if any bundle verifies) its keypoints.
     pub fn look(&self, image: &RgbImage, crops: &[Crop], with_local: bool, timings: &mut Timings) -> Result<Photo> {
-        let t = Instant::now();
-        let views: Vec<std::borrow::Cow<'_, RgbImage>> = crops.iter().map(|c| c.apply(image)).collect();
-        let raw = self.embedder.embed_batch(&views)?;
-        timings.embed_ms += ms(t);
+        let raw = self.embed_crops(image, crops, timings)?;
         let t = Instant::now();
         let local = if with_local { Some(crate::local::extract_query(image, &self.settings.local)?) } else { None };
         timings.verify_ms += ms(t);
@@ -271,16 +271,20 @@ impl Recognizer {
 
     /// Adds the embeddings of the settings' `more_crops` to a photo.
     fn look_closer(&self, image: &RgbImage, photo: &mut Photo, timings: &mut Timings) -> Result<()> {
-        if self.settings.more_crops.is_empty() {
-            return Ok(());
+        if !self.settings.more_crops.is_empty() {
+            photo.raw.extend(self.embed_crops(image, &self.settings.more_crops, timings)?);
+            photo.closer = true;
         }
-        let t = Instant::now();
-        let views: Vec<std::borrow::Cow<'_, RgbImage>> =
-            self.settings.more_crops.iter().map(|c| c.apply(image)).collect();
-        photo.raw.extend(self.embedder.embed_batch(&views)?);
-        photo.closer = true;
-        timings.embed_ms += ms(t);
         Ok(())
+    }
+
+    /// Raw embeddings of windows of `image`, in one batch where they share a size.
+    fn embed_crops(&self, image: &RgbImage, crops: &[Crop], timings: &mut Timings) -> Result<Vec<Vec<f32>>> {
+        let t = Instant::now();
+        let views: Vec<std::borrow::Cow<'_, RgbImage>> = crops.iter().map(|c| c.apply(image)).collect();
+        let raw = self.embedder.embed_batch(&views)?;
+        timings.embed_ms += ms(t);
+        Ok(raw)
     }
 
     /// Searches and verifies one bundle for a photo already looked at.
@@ -301,10 +305,12 @@ impl Recognizer {
         if let (Some(local), Some(features)) = (&bundle.local, &photo.local) {
             let t = Instant::now();
             let same = |a: usize, b: usize| bundle.vectors[a].exhibit == bundle.vectors[b].exhibit;
-            // The first look verifies the embedding's shortlist only; a photo
-            // it leaves undecided also votes over every catalog keypoint.
+            // With a closer look to come, the first look verifies the
+            // embedding's shortlist only; the closer look (or the one look
+            // there is) also lets the photo vote, if `voters` asks for it.
+            let vote = photo.closer || self.settings.more_crops.is_empty();
             let settings = crate::local::LocalSettings {
-                voters: if photo.closer { self.settings.local.voters } else { 0 },
+                voters: if vote { self.settings.local.voters } else { 0 },
                 ..self.settings.local.clone()
             };
             let verified = local.verify(features, same, &also, &settings)?;
@@ -312,15 +318,18 @@ impl Recognizer {
             // An exhibit leading on inliers may count below its own bar only
             // against the exhibits that raised that bar: check those too.
             let cal = &bundle.manifest.calibration;
-            if let Some(leader) = lead_exhibit(&candidates, cal) {
-                let confusers = cal.confusers_of(&leader.exhibit);
-                let unchecked = |e: &String| !candidates.iter().any(|c| &c.exhibit == e && c.inliers > 0);
-                let missing: Vec<usize> = if confusers.iter().any(unchecked) {
-                    (0..bundle.vectors.len())
-                        .filter(|&i| confusers.iter().any(|e| *e == bundle.vectors[i].exhibit && unchecked(e)))
-                        .collect()
-                } else {
+            let below_bar = |c: &&Candidate| c.inliers < cal.min_inliers_for(&c.exhibit);
+            if let Some(leader) = lead_exhibit(&candidates, cal).filter(below_bar) {
+                let unchecked: std::collections::HashSet<&str> = cal
+                    .confusers_of(&leader.exhibit)
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|e| !candidates.iter().any(|c| c.exhibit == *e && c.inliers > 0))
+                    .collect();
+                let missing: Vec<usize> = if unchecked.is_empty() {
                     Vec::new()
+                } else {
+                    (0..bundle.vectors.len()).filter(|&i| unchecked.contains(bundle.vectors[i].exhibit.as_str())).collect()
                 };
                 if !missing.is_empty() {
                     let settings = crate::local::LocalSettings { voters: 0, ..settings };

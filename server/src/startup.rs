@@ -46,6 +46,7 @@ impl Application {
         // Each recognition runs on one thread (the `running` permits give
         // one per session): OpenCV's and FAISS's pools must not add more.
         recognizer::local::set_opencv_threads(1)?;
+        recognizer::index::set_search_threads(1);
         let manifest = model.clone();
         let embedder = tokio::task::spawn_blocking(move || Embedder::new(manifest, &embedder_settings))
             .await?
