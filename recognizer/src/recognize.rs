@@ -329,7 +329,9 @@ impl Recognizer {
                 let missing: Vec<usize> = if unchecked.is_empty() {
                     Vec::new()
                 } else {
-                    (0..bundle.vectors.len()).filter(|&i| unchecked.contains(bundle.vectors[i].exhibit.as_str())).collect()
+                    (0..bundle.vectors.len())
+                        .filter(|&i| unchecked.contains(bundle.vectors[i].exhibit.as_str()))
+                        .collect()
                 };
                 if !missing.is_empty() {
                     let settings = crate::local::LocalSettings { voters: 0, ..settings };
