@@ -145,7 +145,9 @@ pub fn calibrate(
         min_inliers,
         exhibit_min_inliers,
         exhibit_confusers,
-        inlier_lead: options.inlier_lead,
+        // The model may ask for another factor (DINOv2's shortlists are too
+        // poor for the rule: EVALUATION.md).
+        inlier_lead: recognizer.embedder().manifest().recognition.inlier_lead.unwrap_or(options.inlier_lead),
         unknown_inliers_max,
         simulated_accepted: 0.0,
         simulated_unknown_accepted: 0.0,

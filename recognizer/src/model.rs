@@ -26,6 +26,30 @@ pub struct ModelManifest {
     /// Where the model came from and under which licence (informational).
     #[serde(default)]
     pub source: Option<String>,
+    /// How recognition should use this model, where it differs from the
+    /// defaults (which were measured with SSCD): a weaker embedding needs
+    /// the keypoint vote, for instance.
+    #[serde(default, skip_serializing_if = "RecognitionHints::is_empty")]
+    pub recognition: RecognitionHints,
+}
+
+/// Per-model pipeline settings (EVALUATION.md, "The global model").
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RecognitionHints {
+    /// Photo keypoints that vote over every catalog keypoint for images to
+    /// verify ([`crate::local::LocalSettings::voters`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voters: Option<usize>,
+    /// Best-against-second inlier factor calibration records (0: off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inlier_lead: Option<f32>,
+}
+
+impl RecognitionHints {
+    pub fn is_empty(&self) -> bool {
+        self.voters.is_none() && self.inlier_lead.is_none()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -232,6 +256,7 @@ mod tests {
         assert!(write(r#"{"name":"i","layout":"nhwc","short_side":0}"#).is_err());
         assert!(write(r#"{"name":"i","layout":"nhwc","width":0,"height":0,"short_side":8}"#).is_err());
         let fixed = write(r#"{"name":"i","layout":"nchw","width":224,"height":224}"#).unwrap();
+        assert!(fixed.recognition.is_empty());
         assert_eq!(fixed.input.target_size(1280, 960), (224, 224));
         assert_eq!(fixed.input.dtype, InputType::F32);
     }

@@ -182,7 +182,12 @@ pub struct Recognizer {
 }
 
 impl Recognizer {
-    pub fn new(embedder: Arc<Embedder>, settings: RecognizerSettings) -> Self {
+    /// The model's manifest may ask for its own pipeline settings
+    /// ([`crate::model::RecognitionHints`]); they win over `settings`.
+    pub fn new(embedder: Arc<Embedder>, mut settings: RecognizerSettings) -> Self {
+        if let Some(voters) = embedder.manifest().recognition.voters {
+            settings.local.voters = voters;
+        }
         Self { embedder, settings }
     }
 
