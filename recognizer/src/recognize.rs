@@ -218,7 +218,7 @@ impl Recognizer {
         let mut timings = Timings { decode_ms: ms(t), ..Timings::default() };
         let with_local = bundles.iter().any(|b| b.local.is_some());
         let mut photo = self.look(&image, &self.settings.crops, with_local, &mut timings)?;
-        let first = self.decide_across(bundles, &photo, timings)?;
+        let first = self.decide_across(bundles, &mut photo, timings)?;
         let decided = matches!(
             first.decision,
             Decision::Matched { .. } | Decision::NoMatch { reason: NoMatchReason::EmptyCollection }
@@ -229,13 +229,13 @@ impl Recognizer {
         // Nothing matched on the first look: look closer.
         let mut timings = first.timings;
         self.look_closer(&image, &mut photo, &mut timings)?;
-        self.decide_across(bundles, &photo, timings)
+        self.decide_across(bundles, &mut photo, timings)
     }
 
     fn decide_across<B: std::ops::Deref<Target = Bundle>>(
         &self,
         bundles: &[B],
-        photo: &Photo,
+        photo: &mut Photo,
         mut timings: Timings,
     ) -> Result<Recognition> {
         let mut answers = Vec::with_capacity(bundles.len());
@@ -261,7 +261,7 @@ impl Recognizer {
     pub fn score(&self, bundle: &Bundle, image: &RgbImage, timings: &mut Timings) -> Result<Vec<Candidate>> {
         let mut photo = self.look(image, &self.settings.crops, bundle.local.is_some(), timings)?;
         self.look_closer(image, &mut photo, timings)?;
-        self.score_photo(bundle, &photo, timings)
+        self.score_photo(bundle, &mut photo, timings)
     }
 
     /// What recognition needs of a photo whatever the bundle: the raw
@@ -271,7 +271,7 @@ impl Recognizer {
         let t = Instant::now();
         let local = if with_local { Some(crate::local::extract_query(image, &self.settings.local)?) } else { None };
         timings.verify_ms += ms(t);
-        Ok(Photo { raw, local, closer: false })
+        Ok(Photo { raw, local, closer: false, checked: Vec::new() })
     }
 
     /// Adds the embeddings of the settings' `more_crops` to a photo.
@@ -293,7 +293,7 @@ impl Recognizer {
     }
 
     /// Searches and verifies one bundle for a photo already looked at.
-    pub fn score_photo(&self, bundle: &Bundle, photo: &Photo, timings: &mut Timings) -> Result<Vec<Candidate>> {
+    pub fn score_photo(&self, bundle: &Bundle, photo: &mut Photo, timings: &mut Timings) -> Result<Vec<Candidate>> {
         let t = Instant::now();
         let queries: Vec<f32> = photo.raw.iter().flat_map(|raw| bundle.project(raw)).collect();
         // Several views per exhibit eat into k: ask for more.
@@ -318,8 +318,20 @@ impl Recognizer {
                 voters: if vote { self.settings.local.voters } else { 0 },
                 ..self.settings.local.clone()
             };
-            let verified = local.verify(features, same, &also, &settings)?;
-            absorb(&mut candidates, verified, &bundle.vectors, museum);
+            let scope = scope_label(&[bundle]);
+            let at = match photo.checked.iter().position(|(s, _, _)| *s == scope) {
+                Some(at) => at,
+                None => {
+                    photo.checked.push((scope, Vec::new(), Vec::new()));
+                    photo.checked.len() - 1
+                }
+            };
+            let (_, checked, known) = &mut photo.checked[at];
+            let fresh: Vec<usize> = also.iter().copied().filter(|i| !checked.contains(i)).collect();
+            let verified = local.verify(features, same, &fresh, &settings)?;
+            checked.extend(fresh);
+            known.extend(verified);
+            absorb(&mut candidates, known.iter().copied(), &bundle.vectors, museum);
             // An exhibit leading on inliers may count below its own bar only
             // against the exhibits that raised that bar: check those too.
             let cal = &bundle.manifest.calibration;
@@ -356,7 +368,7 @@ impl Recognizer {
 /// listed.
 fn absorb(
     candidates: &mut Vec<Candidate>,
-    verified: Vec<crate::local::Verified>,
+    verified: impl IntoIterator<Item = crate::local::Verified>,
     vectors: &[VectorEntry],
     museum: &str,
 ) {
@@ -394,6 +406,10 @@ pub struct Photo {
     /// The closer look was taken: the grid's crops are in `raw`, and the
     /// photo's keypoints vote over the whole catalog for images to verify.
     closer: bool,
+    /// Per bundle (`museum@version`): the catalog images already matched
+    /// with the photo and what verified, so the closer look does not match
+    /// the first look's shortlist again.
+    checked: Vec<(String, Vec<usize>, Vec<crate::local::Verified>)>,
 }
 
 /// One bundle's answer, before merging.
