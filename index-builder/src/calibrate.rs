@@ -110,11 +110,11 @@ pub fn calibrate(
     let mut confusable: std::collections::BTreeMap<String, u32> = Default::default();
     let mut confusers: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
     for p in photos.iter().filter(|p| p.other_inliers * 5 < p.own_inliers.max(1) * 4) {
-        for c in p.candidates.iter().filter(|c| c.exhibit != p.own && c.inliers > 0) {
-            let most = confusable.entry(c.exhibit.clone()).or_default();
+        for c in p.candidates.iter().filter(|c| c.exhibit.id != p.own && c.inliers > 0) {
+            let most = confusable.entry(c.exhibit.id.clone()).or_default();
             *most = (*most).max(c.inliers);
             if c.inliers + options.inlier_margin > options.min_inliers_floor {
-                confusers.entry(c.exhibit.clone()).or_default().insert(p.own.clone());
+                confusers.entry(c.exhibit.id.clone()).or_default().insert(p.own.clone());
             }
         }
     }
@@ -174,8 +174,8 @@ struct SimulatedPhoto {
 
 impl SimulatedPhoto {
     fn new(own: &str, candidates: Vec<Candidate>) -> Self {
-        let own_c = candidates.iter().find(|c| c.exhibit == own);
-        let mut others: Vec<&Candidate> = candidates.iter().filter(|c| c.exhibit != own).collect();
+        let own_c = candidates.iter().find(|c| c.exhibit.id == own);
+        let mut others: Vec<&Candidate> = candidates.iter().filter(|c| c.exhibit.id != own).collect();
         others.sort_by(|a, b| b.score.total_cmp(&a.score));
         let own_score = own_c.map_or(-1.0, |c| c.score);
         Self {
@@ -193,12 +193,12 @@ impl SimulatedPhoto {
     /// The server's decision names the right exhibit.
     fn accepted_right(&self, cal: &Calibration) -> bool {
         let mut candidates = self.candidates.clone();
-        matches!(rank_and_decide(&mut candidates, cal), Decision::Matched { exhibit, .. } if exhibit == self.own)
+        matches!(rank_and_decide(&mut candidates, cal), Decision::Matched { exhibit, .. } if exhibit.id == self.own)
     }
 
     /// With the own exhibit absent, the server's decision would still match something.
     fn unknown_accepted(&self, cal: &Calibration) -> bool {
-        let mut others: Vec<Candidate> = self.candidates.iter().filter(|c| c.exhibit != self.own).cloned().collect();
+        let mut others: Vec<Candidate> = self.candidates.iter().filter(|c| c.exhibit.id != self.own).cloned().collect();
         matches!(rank_and_decide(&mut others, cal), Decision::Matched { .. })
     }
 }

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use recognizer::{Bundle, Decision, ExhibitRecord, Recognizer};
+use recognizer::{Bundle, Decision, ExhibitKey, ExhibitRecord, Recognizer};
 use serde::Serialize;
 
 use crate::build::{BuildError, BuildOptions, build_bundle};
@@ -80,7 +80,7 @@ pub enum EvalError {
 struct Photo {
     path: PathBuf,
     /// `None` for unknown photos.
-    object: Option<String>,
+    object: Option<ExhibitKey>,
 }
 
 fn files_with_prefix(dir: &Path, prefix: &str) -> Result<Vec<PathBuf>, EvalError> {
@@ -223,7 +223,7 @@ pub fn evaluate(
         if object == "_unknown" {
             photos.extend(files_with_prefix(&dir, "")?.into_iter().map(|path| Photo { path, object: None }));
         } else {
-            let id = format!("{tag}.{object}");
+            let id = ExhibitKey::new(&tag, format!("{tag}.{object}"));
             photos.extend(
                 files_with_prefix(&dir, "query")?.into_iter().map(|path| Photo { path, object: Some(id.clone()) }),
             );
@@ -282,18 +282,18 @@ pub fn evaluate(
         if !answered_right {
             misses.push(Miss {
                 photo: photo.path.display().to_string(),
-                expected: photo.object.clone(),
+                expected: photo.object.as_ref().map(ToString::to_string),
                 status: r.decision.status(),
                 answer: match &r.decision {
-                    Decision::Matched { exhibit, .. } => vec![exhibit.clone()],
-                    Decision::Ambiguous { exhibits } => exhibits.clone(),
+                    Decision::Matched { exhibit, .. } => vec![exhibit.to_string()],
+                    Decision::Ambiguous { exhibits } => exhibits.iter().map(ToString::to_string).collect(),
                     Decision::NoMatch { .. } => Vec::new(),
                 },
                 shortlist: r
                     .candidates
                     .iter()
                     .take(RECALL_K)
-                    .map(|c| (c.exhibit.clone(), c.score, c.inliers))
+                    .map(|c| (c.exhibit.to_string(), c.score, c.inliers))
                     .collect(),
             });
         }

@@ -28,7 +28,7 @@ pub use index::{IndexChoice, VectorIndex};
 pub use model::ModelManifest;
 pub use preprocess::{DecodeLimits, decode_image};
 pub use projection::Projection;
-pub use recognize::{Candidate, Crop, Decision, Recognition, Recognizer, RecognizerSettings};
+pub use recognize::{Candidate, Crop, Decision, ExhibitKey, Recognition, Recognizer, RecognizerSettings};
 
 /// Computes the lowercase hex sha256 of a file, streaming it.
 pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {

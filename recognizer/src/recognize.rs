@@ -15,10 +15,31 @@ use crate::bundle::{Bundle, Calibration, VectorEntry};
 use crate::preprocess::{DecodeLimits, decode_image};
 use crate::{Embedder, Result};
 
+/// Which exhibit: exhibit ids are unique within a museum (tenant) only, so
+/// the museum is part of every exhibit's identity, from the recognizer's
+/// answer through caches, visitors' lists and analytics to the API.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ExhibitKey {
+    pub museum: String,
+    pub id: String,
+}
+
+impl ExhibitKey {
+    pub fn new(museum: impl Into<String>, id: impl Into<String>) -> Self {
+        Self { museum: museum.into(), id: id.into() }
+    }
+}
+
+impl std::fmt::Display for ExhibitKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.museum, self.id)
+    }
+}
+
 /// One exhibit on the shortlist with its best-matching view.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Candidate {
-    pub exhibit: String,
+    pub exhibit: ExhibitKey,
     /// Best cosine similarity of the photo's crops with the exhibit's images.
     pub score: f32,
     /// Which catalog image matched best.
@@ -26,22 +47,18 @@ pub struct Candidate {
     /// RANSAC inliers of the best verified image of the exhibit (0: not verified).
     #[serde(default)]
     pub inliers: u32,
-    /// The museum (tenant) whose bundle holds the exhibit: exhibit ids are
-    /// unique within a museum, not across museums.
-    #[serde(default)]
-    pub museum: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Decision {
     Matched {
-        exhibit: String,
+        exhibit: ExhibitKey,
         confidence: f32,
     },
-    /// Two or more exhibits fit about equally well.
+    /// Two or more exhibits (possibly of several museums) fit about equally well.
     Ambiguous {
-        exhibits: Vec<String>,
+        exhibits: Vec<ExhibitKey>,
     },
     NoMatch {
         reason: NoMatchReason,
@@ -76,8 +93,7 @@ pub struct Recognition {
 }
 
 impl Recognition {
-    /// The candidate of the matched exhibit (it carries the museum), if the
-    /// decision is a match.
+    /// The candidate of the matched exhibit, if the decision is a match.
     pub fn matched(&self) -> Option<&Candidate> {
         match &self.decision {
             Decision::Matched { exhibit, .. } => self.candidates.iter().find(|c| &c.exhibit == exhibit),
@@ -335,13 +351,13 @@ impl Recognizer {
             // An exhibit leading on inliers may count below its own bar only
             // against the exhibits that raised that bar: check those too.
             let cal = &bundle.manifest.calibration;
-            let below_bar = |c: &&Candidate| c.inliers < cal.min_inliers_for(&c.exhibit);
+            let below_bar = |c: &&Candidate| c.inliers < cal.min_inliers_for(&c.exhibit.id);
             if let Some(leader) = lead_exhibit(&candidates, cal).filter(below_bar) {
                 let unchecked: std::collections::HashSet<&str> = cal
-                    .confusers_of(&leader.exhibit)
+                    .confusers_of(&leader.exhibit.id)
                     .iter()
                     .map(String::as_str)
-                    .filter(|e| !candidates.iter().any(|c| c.exhibit == *e && c.inliers > 0))
+                    .filter(|e| !candidates.iter().any(|c| c.exhibit.id == *e && c.inliers > 0))
                     .collect();
                 let missing: Vec<usize> = if unchecked.is_empty() {
                     Vec::new()
@@ -374,18 +390,17 @@ fn absorb(
 ) {
     for v in verified {
         let entry = &vectors[v.image];
-        match candidates.iter_mut().find(|c| c.exhibit == entry.exhibit) {
+        match candidates.iter_mut().find(|c| c.exhibit.id == entry.exhibit) {
             Some(c) if c.inliers >= v.inliers => {}
             Some(c) => {
                 c.inliers = v.inliers;
                 c.image = entry.image.clone();
             }
             None => candidates.push(Candidate {
-                exhibit: entry.exhibit.clone(),
+                exhibit: ExhibitKey::new(museum, &entry.exhibit),
                 score: 0.0,
                 image: entry.image.clone(),
                 inliers: v.inliers,
-                museum: museum.to_owned(),
             }),
         }
     }
@@ -445,18 +460,15 @@ pub fn merge_decisions(answers: Vec<Answer>) -> (Decision, Vec<Candidate>) {
         Some(best) => a.verified && a.candidates.first().is_some_and(|c| c.inliers * 5 >= best * 4),
         None => true,
     };
-    let mut matched: Vec<(Decision, (String, String))> = Vec::new();
+    let mut matched: Vec<(Decision, ExhibitKey)> = Vec::new();
     let mut ambiguous = Vec::new();
     let mut all_empty = true;
     let mut candidates = Vec::new();
     for a in answers {
-        let museum = a.candidates.first().map(|c| c.museum.clone()).unwrap_or_default();
         match &a.decision {
-            Decision::Matched { exhibit, .. } if counts(&a) => {
-                matched.push((a.decision.clone(), (museum, exhibit.clone())))
-            }
+            Decision::Matched { exhibit, .. } if counts(&a) => matched.push((a.decision.clone(), exhibit.clone())),
             Decision::Matched { .. } => {}
-            Decision::Ambiguous { exhibits } => ambiguous.extend(exhibits.iter().map(|e| (museum.clone(), e.clone()))),
+            Decision::Ambiguous { exhibits } => ambiguous.extend(exhibits.iter().cloned()),
             Decision::NoMatch { .. } => {}
         }
         if !matches!(a.decision, Decision::NoMatch { reason: NoMatchReason::EmptyCollection }) {
@@ -464,18 +476,18 @@ pub fn merge_decisions(answers: Vec<Answer>) -> (Decision, Vec<Candidate>) {
         }
         candidates.extend(a.candidates);
     }
-    let decided: Vec<(String, String)> = match matched.len() {
+    let decided: Vec<ExhibitKey> = match matched.len() {
         0 => ambiguous,
         _ => matched.iter().map(|(_, e)| e.clone()).collect(),
     };
-    let is_decided = |c: &Candidate| decided.iter().any(|(m, e)| *m == c.museum && *e == c.exhibit);
+    let is_decided = |c: &Candidate| decided.contains(&c.exhibit);
     candidates.sort_by(|a, b| {
         is_decided(b).cmp(&is_decided(a)).then(b.inliers.cmp(&a.inliers)).then(b.score.total_cmp(&a.score))
     });
     let decision = if matched.len() == 1 {
         matched.remove(0).0
     } else if !decided.is_empty() {
-        Decision::Ambiguous { exhibits: decided.into_iter().take(3).map(|(_, e)| e).collect() }
+        Decision::Ambiguous { exhibits: decided.into_iter().take(3).collect() }
     } else if all_empty {
         Decision::NoMatch { reason: NoMatchReason::EmptyCollection }
     } else {
@@ -505,7 +517,7 @@ fn sort_verified_first(candidates: &mut [Candidate], cal: &Calibration) {
 /// `inlier_lead` (at least the floor).
 struct Seen<'a> {
     cal: &'a Calibration,
-    leader: Option<String>,
+    leader: Option<ExhibitKey>,
 }
 
 impl<'a> Seen<'a> {
@@ -514,7 +526,7 @@ impl<'a> Seen<'a> {
     }
 
     fn is(&self, c: &Candidate) -> bool {
-        c.inliers >= self.cal.min_inliers_for(&c.exhibit) || self.leader.as_deref() == Some(c.exhibit.as_str())
+        c.inliers >= self.cal.min_inliers_for(&c.exhibit.id) || self.leader.as_ref() == Some(&c.exhibit)
     }
 }
 
@@ -543,13 +555,7 @@ fn group_by_exhibit(hits: &[crate::index::Hit], vectors: &[VectorEntry], museum:
     let mut out: Vec<(Candidate, u64)> = best
         .into_iter()
         .map(|(exhibit, (score, image, id))| {
-            let c = Candidate {
-                exhibit: exhibit.to_owned(),
-                score,
-                image: image.to_owned(),
-                inliers: 0,
-                museum: museum.to_owned(),
-            };
+            let c = Candidate { exhibit: ExhibitKey::new(museum, exhibit), score, image: image.to_owned(), inliers: 0 };
             (c, id)
         })
         .collect();
@@ -578,7 +584,7 @@ fn decide(candidates: &[Candidate], cal: &Calibration) -> Decision {
     // Geometric verification decides when it has evidence: a homography with
     // this many inliers is what wrong exhibits do not reach.
     if Seen::new(candidates, cal).is(best) {
-        let rivals: Vec<String> = candidates[1..]
+        let rivals: Vec<ExhibitKey> = candidates[1..]
             .iter()
             // Any exhibit about as well verified, even below its own bar: then
             // the best one's geometry is not what tells it apart.
@@ -590,7 +596,7 @@ fn decide(candidates: &[Candidate], cal: &Calibration) -> Decision {
             exhibits.extend(rivals.into_iter().take(2));
             return Decision::Ambiguous { exhibits };
         }
-        let confidence = best.inliers as f32 / (best.inliers + cal.min_inliers_for(&best.exhibit)) as f32;
+        let confidence = best.inliers as f32 / (best.inliers + cal.min_inliers_for(&best.exhibit.id)) as f32;
         return Decision::Matched { exhibit: best.exhibit.clone(), confidence };
     }
     let runner_up = candidates.get(1).map(|c| c.score);
@@ -601,7 +607,7 @@ fn decide(candidates: &[Candidate], cal: &Calibration) -> Decision {
         return Decision::Matched { exhibit: best.exhibit.clone(), confidence };
     }
     // Several exhibits above the bar but none clearly ahead: let the visitor pick.
-    let close: Vec<String> = candidates
+    let close: Vec<ExhibitKey> = candidates
         .iter()
         .take_while(|c| c.score >= cal.accept_score.min(cal.genuine_p50))
         .take(3)
@@ -638,8 +644,13 @@ mod tests {
         }
     }
 
+    /// Exhibit `id` of museum "m".
+    fn key(id: &str) -> ExhibitKey {
+        ExhibitKey::new("m", id)
+    }
+
     fn cand(exhibit: &str, score: f32) -> Candidate {
-        Candidate { exhibit: exhibit.into(), score, image: String::new(), inliers: 0, museum: String::new() }
+        Candidate { exhibit: key(exhibit), score, image: String::new(), inliers: 0 }
     }
 
     #[test]
@@ -648,7 +659,7 @@ mod tests {
         assert_eq!(decide(&[cand("a", 0.55)], &cal()), Decision::NoMatch { reason: NoMatchReason::LowSimilarity });
         match decide(&[cand("a", 0.9), cand("b", 0.5)], &cal()) {
             Decision::Matched { exhibit, confidence } => {
-                assert_eq!(exhibit, "a");
+                assert_eq!(exhibit, key("a"));
                 assert!((confidence - 0.8333).abs() < 1e-3);
             }
             other => panic!("{other:?}"),
@@ -664,7 +675,7 @@ mod tests {
         c.accept_score = 0.95;
         assert_eq!(
             decide(&[cand("a", 0.9), cand("b", 0.89), cand("c", 0.2)], &c),
-            Decision::Ambiguous { exhibits: vec!["a".into(), "b".into()] }
+            Decision::Ambiguous { exhibits: vec![key("a"), key("b")] }
         );
     }
 
@@ -676,10 +687,10 @@ mod tests {
         b.inliers = 10;
         let mut list = vec![b.clone(), a.clone()];
         sort_verified_first(&mut list, &cal());
-        assert_eq!(list[0].exhibit, "a");
+        assert_eq!(list[0].exhibit, key("a"));
         match decide(&list, &cal()) {
             Decision::Matched { exhibit, confidence } => {
-                assert_eq!(exhibit, "a");
+                assert_eq!(exhibit, key("a"));
                 assert!((confidence - 0.8).abs() < 1e-6);
             }
             other => panic!("{other:?}"),
@@ -703,18 +714,18 @@ mod tests {
         // 30 inliers on "a" are what its sibling's photos reach: not evidence;
         // "b" is verified. Unverified, "a" would come first on similarity.
         let mut list = vec![a.clone(), b.clone()];
-        assert_eq!(rank_and_decide(&mut list, &c), Decision::Matched { exhibit: "b".into(), confidence: 40.0 / 55.0 });
-        assert_eq!(list[0].exhibit, "b");
+        assert_eq!(rank_and_decide(&mut list, &c), Decision::Matched { exhibit: key("b"), confidence: 40.0 / 55.0 });
+        assert_eq!(list[0].exhibit, key("b"));
         assert_eq!(rank_and_decide(&mut [a.clone()], &c), Decision::NoMatch { reason: NoMatchReason::LowSimilarity });
         // ...but it rivals a verified exhibit it nearly equals, even below its bar.
         b.inliers = 35;
         assert_eq!(
             rank_and_decide(&mut [a.clone(), b.clone()], &c),
-            Decision::Ambiguous { exhibits: vec!["b".into(), "a".into()] }
+            Decision::Ambiguous { exhibits: vec![key("b"), key("a")] }
         );
         a.inliers = 45;
         b.inliers = 20;
-        assert!(matches!(rank_and_decide(&mut [a, b], &c), Decision::Matched { exhibit, .. } if exhibit == "a"));
+        assert!(matches!(rank_and_decide(&mut [a, b], &c), Decision::Matched { exhibit, .. } if exhibit == key("a")));
         // A bar below the collection's is never used.
         c.exhibit_min_inliers.insert("b".into(), 5);
         assert_eq!(c.min_inliers_for("b"), 15);
@@ -733,11 +744,11 @@ mod tests {
         assert_eq!(rank_and_decide(&mut photo(), &c), Decision::NoMatch { reason: NoMatchReason::LowSimilarity });
         c.inlier_lead = 2.0;
         let mut list = photo();
-        assert!(matches!(rank_and_decide(&mut list, &c), Decision::Matched { exhibit, .. } if exhibit == "a"));
-        assert_eq!(list[0].exhibit, "a");
+        assert!(matches!(rank_and_decide(&mut list, &c), Decision::Matched { exhibit, .. } if exhibit == key("a")));
+        assert_eq!(list[0].exhibit, key("a"));
         // Not twice the runner-up, or under the floor: not seen.
         let mut close = vec![with("b", 0.5, 16), with("a", 0.3, 30)];
-        assert!(!matches!(rank_and_decide(&mut close, &c), Decision::Matched { exhibit, .. } if exhibit == "a"));
+        assert!(!matches!(rank_and_decide(&mut close, &c), Decision::Matched { exhibit, .. } if exhibit == key("a")));
         let mut few = vec![with("a", 0.3, 14), with("b", 0.35, 2)];
         assert_eq!(rank_and_decide(&mut few, &c), Decision::NoMatch { reason: NoMatchReason::LowSimilarity });
         assert_eq!(c.confusers_of("a"), ["b".to_owned()]);
@@ -789,16 +800,16 @@ mod tests {
             crate::index::Hit { id: 1, score: 0.9 },
             crate::index::Hit { id: 2, score: 0.6 },
         ];
-        let all: Vec<Candidate> = group_by_exhibit(&hits, &vectors, "").into_iter().map(|(c, _)| c).collect();
+        let all: Vec<Candidate> = group_by_exhibit(&hits, &vectors, "m").into_iter().map(|(c, _)| c).collect();
         assert_eq!(all, vec![cand("a", 0.9).with_image("a2"), cand("b", 0.7).with_image("b1")]);
     }
 
     #[test]
     fn merging_museums_keeps_a_single_match_and_flags_two() {
-        let matched = |e: &str| Decision::Matched { exhibit: e.into(), confidence: 0.9 };
+        let matched_in = |e: &str, m: &str| Decision::Matched { exhibit: ExhibitKey::new(m, e), confidence: 0.9 };
         let none = Decision::NoMatch { reason: NoMatchReason::LowSimilarity };
         let empty = Decision::NoMatch { reason: NoMatchReason::EmptyCollection };
-        let in_museum = |e: &str, score: f32, m: &str| Candidate { museum: m.into(), ..cand(e, score) };
+        let in_museum = |e: &str, score: f32, m: &str| Candidate { exhibit: ExhibitKey::new(m, e), ..cand(e, score) };
         let answer = |decision: &Decision, candidates: Vec<Candidate>, verified: bool| Answer {
             decision: decision.clone(),
             candidates,
@@ -806,32 +817,45 @@ mod tests {
         };
         let (d, list) = merge_decisions(vec![
             answer(&none, vec![in_museum("x", 0.7, "m1")], false),
-            answer(&matched("a"), vec![in_museum("a", 0.5, "m2"), in_museum("b", 0.4, "m2")], false),
+            answer(&matched_in("a", "m2"), vec![in_museum("a", 0.5, "m2"), in_museum("b", 0.4, "m2")], false),
         ]);
-        assert_eq!(d, matched("a"));
-        assert_eq!(list[0].exhibit, "a", "the decided exhibit leads even below another museum's score");
-        // Two museums match: the visitor chooses...
+        assert_eq!(d, matched_in("a", "m2"));
+        assert_eq!(list[0].exhibit, ExhibitKey::new("m2", "a"), "the decided exhibit leads even below another museum's score");
+        // Two museums match: the visitor chooses, and each choice names its museum...
         let (d, _) = merge_decisions(vec![
-            answer(&matched("a"), vec![in_museum("a", 0.5, "m1")], false),
-            answer(&matched("z"), vec![in_museum("z", 0.6, "m2")], false),
+            answer(&matched_in("a", "m1"), vec![in_museum("a", 0.5, "m1")], false),
+            answer(&matched_in("z", "m2"), vec![in_museum("z", 0.6, "m2")], false),
         ]);
-        assert!(matches!(d, Decision::Ambiguous { ref exhibits } if exhibits.len() == 2), "{d:?}");
+        assert_eq!(d, Decision::Ambiguous { exhibits: vec![ExhibitKey::new("m1", "a"), ExhibitKey::new("m2", "z")] });
+        // ...also when the two museums use the same exhibit id.
+        let (d, _) = merge_decisions(vec![
+            answer(&matched_in("a", "m1"), vec![in_museum("a", 0.5, "m1")], false),
+            answer(&matched_in("a", "m2"), vec![in_museum("a", 0.6, "m2")], false),
+        ]);
+        assert_eq!(d, Decision::Ambiguous { exhibits: vec![ExhibitKey::new("m1", "a"), ExhibitKey::new("m2", "a")] });
+        // An ambiguous answer within one museum keeps that museum's keys.
+        let within = Decision::Ambiguous { exhibits: vec![ExhibitKey::new("m2", "p"), ExhibitKey::new("m2", "q")] };
+        let (d, _) = merge_decisions(vec![
+            answer(&none, vec![in_museum("x", 0.7, "m1")], false),
+            answer(&within, vec![in_museum("p", 0.5, "m2"), in_museum("q", 0.5, "m2")], false),
+        ]);
+        assert_eq!(d, within);
         // ...unless only one of the matches is verified geometrically, or one
         // has far more inliers than the other.
         let (d, list) = merge_decisions(vec![
-            answer(&matched("a"), vec![in_museum("a", 0.5, "m1")], false),
-            answer(&matched("a"), vec![in_museum("a", 0.2, "m2")], true),
+            answer(&matched_in("a", "m1"), vec![in_museum("a", 0.5, "m1")], false),
+            answer(&matched_in("a", "m2"), vec![in_museum("a", 0.2, "m2")], true),
         ]);
-        assert_eq!((d, list[0].museum.as_str()), (matched("a"), "m2"));
+        assert_eq!((d, list[0].exhibit.museum.as_str()), (matched_in("a", "m2"), "m2"));
         let verified = |e: &str, m: &str, inliers: u32| Candidate { inliers, ..in_museum(e, 0.3, m) };
         let (d, list) = merge_decisions(vec![
-            answer(&matched("a"), vec![verified("a", "m1", 300)], true),
-            answer(&matched("b"), vec![verified("b", "m2", 20)], true),
+            answer(&matched_in("a", "m1"), vec![verified("a", "m1", 300)], true),
+            answer(&matched_in("b", "m2"), vec![verified("b", "m2", 20)], true),
         ]);
-        assert_eq!((d, list[0].museum.as_str()), (matched("a"), "m1"));
+        assert_eq!((d, list[0].exhibit.museum.as_str()), (matched_in("a", "m1"), "m1"));
         let (d, _) = merge_decisions(vec![
-            answer(&matched("a"), vec![verified("a", "m1", 100)], true),
-            answer(&matched("b"), vec![verified("b", "m2", 90)], true),
+            answer(&matched_in("a", "m1"), vec![verified("a", "m1", 100)], true),
+            answer(&matched_in("b", "m2"), vec![verified("b", "m2", 90)], true),
         ]);
         assert!(matches!(d, Decision::Ambiguous { .. }), "{d:?}");
         assert_eq!(merge_decisions(vec![answer(&empty, vec![], false), answer(&none, vec![], false)]).0, none);

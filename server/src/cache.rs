@@ -29,7 +29,7 @@ impl Cache {
         (self.ttl_s > 0).then(|| {
             let sha = recognizer::sha256_bytes(photo);
             let scope = &recognizer::sha256_bytes(versions().as_bytes())[..16];
-            format!("mo:recognition:v2:{scope}:{}:{sha}", museum.unwrap_or("*"))
+            format!("mo:recognition:v3:{scope}:{}:{sha}", museum.unwrap_or("*"))
         })
     }
 

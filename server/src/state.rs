@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use recognizer::{Bundle, ExhibitRecord, ModelManifest, Recognizer};
+use recognizer::{Bundle, ExhibitKey, ExhibitRecord, ModelManifest, Recognizer};
 use tokio::sync::Semaphore;
 
 use crate::cache::Cache;
@@ -44,12 +44,37 @@ impl Catalog {
         self.bundles.is_empty()
     }
 
-    /// An exhibit by id, in `museum` if given, else in the first museum (by
-    /// id) that has it: ids are unique within a museum only.
-    pub fn exhibit(&self, museum: Option<&str>, id: &str) -> Option<(&Arc<Bundle>, &ExhibitRecord)> {
-        match museum {
-            Some(m) => self.bundles.get(m).and_then(|b| b.exhibit(id).map(|e| (b, e))),
-            None => self.bundles.values().find_map(|b| b.exhibit(id).map(|e| (b, e))),
+    /// An exhibit by its key (ids are unique within a museum only), with
+    /// its museum's bundle.
+    pub fn exhibit(&self, key: &ExhibitKey) -> Option<(&Arc<Bundle>, &ExhibitRecord)> {
+        self.bundles.get(&key.museum).and_then(|b| b.exhibit(&key.id).map(|e| (b, e)))
+    }
+
+    /// The exhibit a client names by id, with its museum if it said one.
+    /// Without a museum the id must be unique across the published
+    /// museums: an id several museums use is refused rather than answered
+    /// with whichever museum comes first.
+    pub fn resolve(&self, museum: Option<&str>, id: &str) -> Result<ExhibitKey, crate::error::ApiError> {
+        use crate::error::ApiError;
+        if let Some(m) = museum {
+            let key = ExhibitKey::new(m, id);
+            return match self.bundles.get(m) {
+                None => Err(ApiError::MuseumNotFound(m.to_owned())),
+                Some(b) if b.exhibit(id).is_none() => Err(ApiError::ExhibitNotFound(id.to_owned())),
+                Some(_) => Ok(key),
+            };
+        }
+        let holders: Vec<&String> = self.bundles.iter().filter(|(_, b)| b.exhibit(id).is_some()).map(|(m, _)| m).collect();
+        match holders.as_slice() {
+            [] => Err(ApiError::ExhibitNotFound(id.to_owned())),
+            [one] => Ok(ExhibitKey::new(one.as_str(), id)),
+            many => Err(ApiError::InvalidParameter {
+                name: "museum",
+                reason: format!(
+                    "exhibit `{id}` is in several museums ({}); say which",
+                    many.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            }),
         }
     }
 }

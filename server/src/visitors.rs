@@ -1,13 +1,21 @@
 //! Per-visitor history and favorites in Redis.
 //!
-//! Both are sorted sets of exhibit ids scored by the time they were added, so
+//! Both are sorted sets of exhibits scored by the time they were added, so
 //! a re-added exhibit moves to the top instead of appearing twice. History
 //! keeps the newest `HISTORY_MAX`; favorites are kept until removed.
+//!
+//! Members are exhibit keys, `{museum}:{id}` (museum ids cannot contain
+//! `:`): exhibit ids are unique within a museum only. Lists written before
+//! keys carried the museum (`mo:visitor:{openid}:{list}`, bare ids) are
+//! moved to the versioned key the first time the visitor's list is touched:
+//! every operation's script answers "migrate first" while the old key
+//! exists, the server resolves each bare id to the museum that publishes it
+//! and moves every entry (with its time) in one script; an id no published
+//! museum has is kept with an empty museum, never dropped.
 
 use std::sync::Arc;
 
-use redis::AsyncCommands;
-use serde::Serialize;
+use recognizer::ExhibitKey;
 
 use crate::error::ApiError;
 use crate::redis_store::{RedisStore, unix_now};
@@ -22,21 +30,48 @@ pub enum List {
 }
 
 impl List {
-    fn key(self, openid: &str) -> String {
-        let name = match self {
+    fn name(self) -> &'static str {
+        match self {
             List::History => "history",
             List::Favorites => "favorites",
-        };
-        format!("mo:visitor:{openid}:{name}")
+        }
+    }
+
+    /// The list's key; the openid is a hash tag, so one visitor's keys share
+    /// a Redis Cluster slot. (Legacy keys only ever lived on one node.)
+    fn key(self, openid: &str) -> String {
+        format!("mo:visitor:v2:{{{openid}}}:{}", self.name())
+    }
+
+    /// Where lists of bare exhibit ids were kept before.
+    fn legacy_key(self, openid: &str) -> String {
+        format!("mo:visitor:{openid}:{}", self.name())
+    }
+
+    fn keep(self) -> isize {
+        if self == List::History { HISTORY_MAX } else { 0 }
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+fn member(key: &ExhibitKey) -> String {
+    format!("{}:{}", key.museum, key.id)
+}
+
+fn parse_member(member: &str) -> ExhibitKey {
+    let (museum, id) = member.split_once(':').unwrap_or(("", member));
+    ExhibitKey::new(museum, id)
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    pub exhibit: String,
+    pub exhibit: ExhibitKey,
     /// Unix seconds.
     pub at: i64,
 }
+
+/// What a list script answers while the visitor's list is still under the
+/// legacy key.
+const MIGRATE_FIRST: &str = "migrate";
 
 #[derive(Debug)]
 pub struct Visitors {
@@ -48,10 +83,90 @@ impl Visitors {
         Self { store }
     }
 
-    pub async fn add(&self, list: List, openid: &str, exhibit: &str) -> Result<(), ApiError> {
+    /// Runs `script` (which answers [`MIGRATE_FIRST`] while the legacy key
+    /// exists) on the visitor's list, migrating it first when asked to.
+    /// `resolve` names the museum of a bare legacy id.
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        list: List,
+        openid: &str,
+        script: &redis::Script,
+        args: &[String],
+        resolve: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<T, ApiError> {
+        let mut c = self.store.required().await?;
+        for _ in 0..2 {
+            let mut call = script.key(list.key(openid));
+            call.key(list.legacy_key(openid));
+            for a in args {
+                call.arg(a);
+            }
+            let answer: redis::Value = call.invoke_async(&mut c).await.map_err(store_error)?;
+            let migrate = matches!(&answer, redis::Value::SimpleString(s) if s == MIGRATE_FIRST)
+                || matches!(&answer, redis::Value::BulkString(b) if b == MIGRATE_FIRST.as_bytes());
+            if !migrate {
+                return T::from_redis_value(answer).map_err(|e| store_error(e.into()));
+            }
+            self.migrate(&mut c, list, openid, resolve).await?;
+        }
+        Err(ApiError::StoreUnavailable)
+    }
+
+    /// Moves the legacy list to the versioned key (see the module's notes).
+    async fn migrate(
+        &self,
+        c: &mut redis::aio::ConnectionManager,
+        list: List,
+        openid: &str,
+        resolve: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), ApiError> {
+        // Each (old member, new member) pair moves with its score, keeping
+        // the newer time when both keys hold the exhibit; members the server
+        // did not resolve (added since it read them) keep an empty museum.
+        const MIGRATE: &str = r"
+            local mapped = {}
+            for i = 1, #ARGV - 1, 2 do mapped[ARGV[i]] = ARGV[i + 1] end
+            local old = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+            for i = 1, #old, 2 do
+              local m = mapped[old[i]] or (':' .. old[i])
+              local have = redis.call('ZSCORE', KEYS[1], m)
+              if not have or tonumber(have) < tonumber(old[i + 1]) then
+                redis.call('ZADD', KEYS[1], old[i + 1], m)
+              end
+            end
+            local keep = tonumber(ARGV[#ARGV])
+            if keep > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(keep + 1)) end
+            redis.call('DEL', KEYS[2])
+            return #old / 2";
+        let old: Vec<String> = redis::cmd("ZRANGE")
+            .arg(list.legacy_key(openid))
+            .arg(0)
+            .arg(-1)
+            .query_async(c)
+            .await
+            .map_err(store_error)?;
+        let migrate = redis::Script::new(MIGRATE);
+        let mut script = migrate.key(list.key(openid));
+        script.key(list.legacy_key(openid));
+        for id in &old {
+            script.arg(id).arg(member(&ExhibitKey::new(resolve(id).unwrap_or_default(), id.as_str())));
+        }
+        let moved: i64 = script.arg(list.keep()).invoke_async(c).await.map_err(store_error)?;
+        tracing::info!(list = list.name(), moved, "visitor list moved to exhibit keys");
+        Ok(())
+    }
+
+    pub async fn add(
+        &self,
+        list: List,
+        openid: &str,
+        exhibit: &ExhibitKey,
+        resolve: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), ApiError> {
         // Scored in milliseconds, and always above the newest entry: two adds
         // within one millisecond must still keep their order.
         const ADD: &str = r"
+            if redis.call('EXISTS', KEYS[2]) == 1 then return {ok = 'migrate'} end
             local at = tonumber(ARGV[2])
             local top = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
             if top[2] and tonumber(top[2]) >= at then at = tonumber(top[2]) + 1 end
@@ -59,23 +174,37 @@ impl Visitors {
             local keep = tonumber(ARGV[3])
             if keep > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(keep + 1)) end
             return at";
-        let keep = if list == List::History { HISTORY_MAX } else { 0 };
-        let mut c = self.store.required().await?;
-        redis::Script::new(ADD)
-            .key(list.key(openid))
-            .arg(exhibit)
-            .arg(unix_now().as_millis() as i64)
-            .arg(keep)
-            .invoke_async::<i64>(&mut c)
-            .await
-            .map(drop)
-            .map_err(store_error)
+        let args = [member(exhibit), (unix_now().as_millis() as i64).to_string(), list.keep().to_string()];
+        self.run::<i64>(list, openid, &redis::Script::new(ADD), &args, resolve).await.map(drop)
     }
 
-    /// Whether the exhibit was on the list.
-    pub async fn remove(&self, list: List, openid: &str, exhibit: &str) -> Result<bool, ApiError> {
-        let mut c = self.store.required().await?;
-        let n: u32 = c.zrem(list.key(openid), exhibit).await.map_err(store_error)?;
+    /// Removes `id` of `museum` from the list, or, without a museum, every
+    /// entry with that id; whether anything was on the list.
+    pub async fn remove(
+        &self,
+        list: List,
+        openid: &str,
+        museum: Option<&str>,
+        id: &str,
+        resolve: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<bool, ApiError> {
+        const REMOVE: &str = r"
+            if redis.call('EXISTS', KEYS[2]) == 1 then return {ok = 'migrate'} end
+            if ARGV[1] == '1' then return redis.call('ZREM', KEYS[1], ARGV[2] .. ':' .. ARGV[3]) end
+            local removed = 0
+            local suffix = ':' .. ARGV[3]
+            for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+              if string.sub(m, -#suffix) == suffix and not string.find(string.sub(m, 1, #m - #suffix), ':', 1, true) then
+                removed = removed + redis.call('ZREM', KEYS[1], m)
+              end
+            end
+            return removed";
+        let args = [
+            if museum.is_some() { "1" } else { "0" }.to_owned(),
+            museum.unwrap_or_default().to_owned(),
+            id.to_owned(),
+        ];
+        let n: u32 = self.run(list, openid, &redis::Script::new(REMOVE), &args, resolve).await?;
         Ok(n > 0)
     }
 
@@ -86,16 +215,30 @@ impl Visitors {
         openid: &str,
         offset: usize,
         limit: usize,
+        resolve: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(Vec<Entry>, usize), ApiError> {
-        let key = list.key(openid);
-        let mut c = self.store.required().await?;
+        const LIST: &str = r"
+            if redis.call('EXISTS', KEYS[2]) == 1 then return {ok = 'migrate'} end
+            return {redis.call('ZREVRANGE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES'), redis.call('ZCARD', KEYS[1])}";
         let stop = (offset + limit) as isize - 1;
-        let (items, total): (Vec<(String, i64)>, usize) = redis::pipe()
-            .zrevrange_withscores(&key, offset as isize, stop)
-            .zcard(&key)
-            .query_async(&mut c)
-            .await
-            .map_err(store_error)?;
-        Ok((items.into_iter().map(|(exhibit, ms)| Entry { exhibit, at: ms / 1000 }).collect(), total))
+        let args = [offset.to_string(), stop.to_string()];
+        let (items, total): (Vec<(String, i64)>, usize) =
+            self.run(list, openid, &redis::Script::new(LIST), &args, resolve).await?;
+        Ok((items.into_iter().map(|(m, ms)| Entry { exhibit: parse_member(&m), at: ms / 1000 }).collect(), total))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_carry_the_museum() {
+        let key = ExhibitKey::new("palace", "a:b");
+        assert_eq!(member(&key), "palace:a:b");
+        assert_eq!(parse_member(&member(&key)), key);
+        // An unresolved legacy id keeps an empty museum.
+        assert_eq!(parse_member(":x"), ExhibitKey::new("", "x"));
+        assert_eq!(List::History.key("o1"), "mo:visitor:v2:{o1}:history");
     }
 }

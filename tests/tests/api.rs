@@ -288,6 +288,92 @@ async fn logged_in_visitors_get_history_and_favorites() {
     assert_eq!(body["data"]["total"], 0);
 }
 
+/// `redis-cli` against the test's Redis: what it printed, one line per reply element.
+fn redis_cli(redis: &RedisServer, args: &[&str]) -> Vec<String> {
+    let out = std::process::Command::new("redis-cli").arg("-p").arg(redis.port.to_string()).args(args).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn visitor_lists_know_which_museum_an_exhibit_belongs_to() {
+    // Two museums that use the same exhibit ids: the demo, and "twin" (the
+    // demo's first four records under another museum).
+    let demo = demo();
+    let root = tempfile::tempdir().unwrap();
+    copy_tree(&demo.bundles, root.path());
+    let records: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(demo.collection.join("exhibits.json")).unwrap()).unwrap();
+    let twin_records: Vec<serde_json::Value> = records[..4]
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r["museum"] = "twin".into();
+            r
+        })
+        .collect();
+    let scratch = tempfile::tempdir().unwrap();
+    let twin_json = scratch.path().join("twin.json");
+    std::fs::write(&twin_json, serde_json::to_vec(&twin_records).unwrap()).unwrap();
+    let twin = index_builder::load_collection(&twin_json, &demo.collection.join("images"), "twin").unwrap();
+    index_builder::build_bundle(&twin, &recognizer(), root.path(), &index_builder::BuildOptions::default()).unwrap();
+    let redis = RedisServer::start();
+    let wechat = FakeWechat::start(Default::default());
+    let base = spawn_app(settings_with_wechat(root.path(), &redis.url(), &wechat)).await;
+    let (_, body) = login(&base, &wechat.code("erin").await).await;
+    let token = body["data"]["token"].as_str().unwrap().to_owned();
+    let t = Some(token.as_str());
+    let favorites = format!("{base}/api/v1/me/favorites");
+    let post = |body: serde_json::Value| call_json(reqwest::Method::POST, favorites.clone(), t, Some(body));
+
+    // An id two museums use needs its museum; each then lands as itself.
+    let (status, body) = post(serde_json::json!({ "exhibit_id": "pd-001" })).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_parameter")), "{body}");
+    let (status, body) = post(serde_json::json!({ "exhibit_id": "pd-001", "museum": "twin" })).await;
+    assert_eq!((status, body["data"]["museum"].as_str()), (200, Some("twin")), "{body}");
+    let (status, _) = post(serde_json::json!({ "exhibit_id": "pd-001", "museum": DEMO })).await;
+    assert_eq!(status, 200);
+    let (status, body) = post(serde_json::json!({ "exhibit_id": "pd-001", "museum": "nowhere" })).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("museum_not_found")), "{body}");
+    // An id only one museum has needs none.
+    let (status, body) = post(serde_json::json!({ "exhibit_id": "pd-009" })).await;
+    assert_eq!((status, body["data"]["museum"].as_str()), (200, Some(DEMO)), "{body}");
+    let (_, body) = call_json(reqwest::Method::GET, favorites.clone(), t, None).await;
+    let items = body["data"]["items"].as_array().unwrap();
+    let seen: Vec<(&str, &str, &str)> = items
+        .iter()
+        .map(|i| {
+            (i["museum"].as_str().unwrap(), i["exhibit_id"].as_str().unwrap(), i["exhibit"]["museum"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(seen, [(DEMO, "pd-009", DEMO), (DEMO, "pd-001", DEMO), ("twin", "pd-001", "twin")], "{body}");
+    let (_, body) = call_json(reqwest::Method::DELETE, format!("{favorites}/pd-001?museum=twin"), t, None).await;
+    assert_eq!(body["data"]["removed"], true);
+    let (_, body) = call_json(reqwest::Method::GET, favorites.clone(), t, None).await;
+    assert_eq!(body["data"]["total"], 2, "only twin's pd-001 went: {body}");
+    assert_eq!(body["data"]["items"][1]["museum"], DEMO, "{body}");
+
+    // A history written before lists recorded museums (bare ids under the
+    // old key) is kept: moved on first use, each id to the museum that has
+    // it, an id no museum has any more kept without a card.
+    let keys = redis_cli(&redis, &["--scan", "--pattern", "mo:visitor:v2:*:favorites"]);
+    let openid = keys[0].trim_start_matches("mo:visitor:v2:{").trim_end_matches("}:favorites").to_owned();
+    let legacy = format!("mo:visitor:{openid}:history");
+    redis_cli(&redis, &["ZADD", &legacy, "1000", "pd-006", "2000", "gone-1"]);
+    // A recognition scoped to "twin" goes into the history as twin's exhibit.
+    let (status, body) = upload_as(&base, t, photo_of("pd-002", 1), &[("museum", "twin")]).await;
+    assert_eq!((status, body["data"]["exhibit"]["museum"].as_str()), (200, Some("twin")), "{body}");
+    let (_, body) = call_json(reqwest::Method::GET, format!("{base}/api/v1/me/history"), t, None).await;
+    let items = body["data"]["items"].as_array().unwrap();
+    let seen: Vec<(&str, &str, Option<&str>)> = items
+        .iter()
+        .map(|i| (i["museum"].as_str().unwrap(), i["exhibit_id"].as_str().unwrap(), i["exhibit"]["museum"].as_str()))
+        .collect();
+    assert_eq!(seen, [("twin", "pd-002", Some("twin")), ("", "gone-1", None), (DEMO, "pd-006", Some(DEMO))], "{body}");
+    assert_eq!(items[2]["at"], 1, "entries keep their time: {body}");
+    assert!(redis_cli(&redis, &["EXISTS", &legacy]) == ["0"], "the old key is gone once moved");
+}
+
 #[tokio::test]
 async fn museums_list_search_and_paginate_exhibits() {
     let demo = demo();

@@ -21,7 +21,7 @@ fn demo_exhibits_are_recognised_and_unknown_ones_are_not_matched() {
     for r in &records {
         let out = recognizer.recognize_bytes(&bundle, &photo_of(&r.id, 5)).unwrap();
         match &out.decision {
-            Decision::Matched { exhibit, .. } if exhibit == &r.id => right += 1,
+            Decision::Matched { exhibit, .. } if exhibit.id == r.id && exhibit.museum == bundle.museum() => right += 1,
             Decision::Matched { .. } => wrong += 1,
             _ => {}
         }

@@ -56,11 +56,12 @@ impl Analytics {
         let Some(mut c) = self.store.connection().await else { return };
         let status = r.decision.status();
         let matched = r.matched();
-        let museum = scope.or(matched.map(|c| c.museum.as_str())).unwrap_or(ALL);
+        let museum = scope.or(matched.map(|c| c.exhibit.museum.as_str())).unwrap_or(ALL);
         let mut pipe = redis::pipe();
         pipe.hincr(key(museum, "status"), status, 1).ignore();
+        // An exhibit counts under its own museum (the scope, when scoped).
         if let Some(c) = matched {
-            pipe.zincr(key(museum, "exhibits"), &c.exhibit, 1).ignore();
+            pipe.zincr(key(&c.exhibit.museum, "exhibits"), &c.exhibit.id, 1).ignore();
         }
         if matches!(r.decision, Decision::NoMatch { .. }) {
             pipe.zincr(key(museum, "missed"), recognizer::sha256_bytes(photo), 1).ignore();

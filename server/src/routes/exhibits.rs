@@ -54,8 +54,8 @@ pub async fn get_exhibit(
 ) -> Result<HttpResponse, ApiError> {
     let lang = lang_param(query.lang.as_deref())?;
     let catalog = state.ready_catalog()?;
-    let (bundle, record) =
-        catalog.exhibit(query.museum.as_deref(), &id).ok_or_else(|| ApiError::ExhibitNotFound(id.into_inner()))?;
+    let key = catalog.resolve(query.museum.as_deref(), &id)?;
+    let (bundle, record) = catalog.exhibit(&key).ok_or_else(|| ApiError::ExhibitNotFound(id.into_inner()))?;
     let media = &state.settings.server.media_base_url;
     let related_exhibits = related(bundle, record).into_iter().map(|e| summary(e, lang, media)).collect();
     Ok(ok(ExhibitDetail { card: card(record, lang, media), related_exhibits }))

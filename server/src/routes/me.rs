@@ -9,7 +9,7 @@ use serde_json::json;
 use super::auth::require_visitor;
 use crate::card::{ExhibitSummary, lang_param, summary};
 use crate::error::{ApiError, ok};
-use crate::state::AppState;
+use crate::state::{AppState, Catalog};
 use crate::visitors::List;
 
 fn list_param(name: &str) -> Result<List, ApiError> {
@@ -30,6 +30,10 @@ pub struct ListQuery {
 #[derive(Debug, Serialize)]
 struct Item {
     exhibit_id: String,
+    /// The museum the exhibit belongs to (ids are unique within a museum);
+    /// empty for an entry from before lists recorded museums whose exhibit
+    /// no published museum has any more.
+    museum: String,
     /// Unix seconds when it was added.
     at: i64,
     /// Absent when the exhibit is no longer in the published collection
@@ -52,23 +56,35 @@ pub async fn list(
         return Err(ApiError::InvalidParameter { name: "limit", reason: "from 1 to 100".into() });
     }
     let visitor = require_visitor(&state, &req).await?;
-    let (entries, total) = state.visitors.list(which, &visitor.openid, query.offset.unwrap_or(0), limit).await?;
     let catalog = state.catalog();
+    let resolve = legacy_museum(&catalog);
+    let (entries, total) =
+        state.visitors.list(which, &visitor.openid, query.offset.unwrap_or(0), limit, &resolve).await?;
     let media = &state.settings.server.media_base_url;
     let items: Vec<Item> = entries
         .into_iter()
         .map(|e| Item {
-            exhibit: catalog.exhibit(None, &e.exhibit).map(|(_, r)| summary(r, lang, media)),
-            exhibit_id: e.exhibit,
+            exhibit: catalog.exhibit(&e.exhibit).map(|(_, r)| summary(r, lang, media)),
+            exhibit_id: e.exhibit.id,
+            museum: e.exhibit.museum,
             at: e.at,
         })
         .collect();
     Ok(ok(json!({ "items": items, "total": total })))
 }
 
+/// The museum a list entry written before lists recorded museums (a bare
+/// id) belongs to: the published museum that has the id (the first by id
+/// if several do, as those lists were shown).
+pub fn legacy_museum(catalog: &Catalog) -> impl Fn(&str) -> Option<String> + '_ {
+    |id| catalog.iter().find(|(_, b)| b.exhibit(id).is_some()).map(|(m, _)| m.clone())
+}
+
 #[derive(Debug, Deserialize)]
 pub struct AddBody {
     exhibit_id: String,
+    /// Needed when several museums use the id.
+    museum: Option<String>,
 }
 
 #[post("/api/v1/me/{list}")]
@@ -82,14 +98,18 @@ pub async fn add(
     let visitor = require_visitor(&state, &req).await?;
     let body = body.map_err(|e| ApiError::InvalidParameter {
         name: "body",
-        reason: format!("expected {{\"exhibit_id\": \"...\"}}: {e}"),
+        reason: format!("expected {{\"exhibit_id\": \"...\", \"museum\": \"...\"}}: {e}"),
     })?;
     let catalog = state.ready_catalog()?;
-    if catalog.exhibit(None, &body.exhibit_id).is_none() {
-        return Err(ApiError::ExhibitNotFound(body.exhibit_id.clone()));
-    }
-    state.visitors.add(which, &visitor.openid, &body.exhibit_id).await?;
-    Ok(ok(json!({ "added": body.exhibit_id })))
+    let key = catalog.resolve(body.museum.as_deref(), &body.exhibit_id)?;
+    state.visitors.add(which, &visitor.openid, &key, &legacy_museum(&catalog)).await?;
+    Ok(ok(json!({ "added": key.id, "museum": key.museum })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RemoveQuery {
+    /// The exhibit's museum; without it, the id is removed whatever its museum.
+    museum: Option<String>,
 }
 
 #[delete("/api/v1/me/{list}/{exhibit}")]
@@ -97,10 +117,14 @@ pub async fn remove(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
+    query: web::Query<RemoveQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, exhibit) = path.into_inner();
     let which = list_param(&name)?;
     let visitor = require_visitor(&state, &req).await?;
-    let removed = state.visitors.remove(which, &visitor.openid, &exhibit).await?;
+    let catalog = state.catalog();
+    let museum = query.museum.as_deref().filter(|m| !m.is_empty());
+    let removed =
+        state.visitors.remove(which, &visitor.openid, museum, &exhibit, &legacy_museum(&catalog)).await?;
     Ok(ok(json!({ "removed": removed })))
 }

@@ -4,7 +4,7 @@
 use actix_multipart::Multipart;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use futures_util::StreamExt;
-use recognizer::{Decision, Recognition};
+use recognizer::{Decision, ExhibitKey, Recognition};
 use serde::Serialize;
 
 use std::time::Duration;
@@ -176,7 +176,7 @@ pub async fn recognize(
     let status = recognition.decision.status();
     tracing::info!(
         status,
-        best = recognition.candidates.first().map(|c| c.exhibit.as_str()),
+        best = recognition.candidates.first().map(|c| tracing::field::display(&c.exhibit)),
         embed_ms = recognition.timings.embed_ms,
         verify_ms = recognition.timings.verify_ms,
         "recognized"
@@ -194,8 +194,10 @@ pub async fn recognize(
 /// A logged-in visitor's matched exhibit goes into their history. History is
 /// a convenience: failing to record it must not fail the answer.
 async fn remember(state: &AppState, visitor: Option<&Session>, r: &Recognition) {
+    let catalog = state.catalog();
     if let (Some(v), Decision::Matched { exhibit, .. }) = (visitor, &r.decision)
-        && let Err(e) = state.visitors.add(List::History, &v.openid, exhibit).await
+        && let Err(e) =
+            state.visitors.add(List::History, &v.openid, exhibit, &super::me::legacy_museum(&catalog)).await
     {
         tracing::warn!(error = %e, "could not record history");
     }
@@ -203,15 +205,10 @@ async fn remember(state: &AppState, visitor: Option<&Session>, r: &Recognition) 
 
 /// Renders with the bundles the recognition ran on, even if others were published since.
 fn render(catalog: &Catalog, r: &Recognition, lang: &str, media: &str, cached: bool) -> RecognizeData {
-    // Exhibit ids are unique within a museum only: each candidate is looked
-    // up in the museum it came from.
-    let lookup = |museum: &str, id: &str| {
-        catalog.exhibit(Some(museum).filter(|m| !m.is_empty()), id).map(|(_, e)| card(e, lang, media))
-    };
+    // Every exhibit is looked up in the museum it came from.
+    let lookup = |key: &ExhibitKey| catalog.exhibit(key).map(|(_, e)| card(e, lang, media));
     let (exhibit, confidence, reason) = match &r.decision {
-        Decision::Matched { exhibit, confidence } => {
-            (lookup(r.matched().map_or("", |c| c.museum.as_str()), exhibit), Some(*confidence), None)
-        }
+        Decision::Matched { exhibit, confidence } => (lookup(exhibit), Some(*confidence), None),
         Decision::Ambiguous { .. } => (None, None, Some("several_exhibits_fit")),
         Decision::NoMatch { reason } => (
             None,
@@ -222,21 +219,29 @@ fn render(catalog: &Catalog, r: &Recognition, lang: &str, media: &str, cached: b
             }),
         ),
     };
-    let shown = exhibit.as_ref().map(|c| (c.museum.clone(), c.id.clone()));
-    let is_shown =
-        |c: &&recognizer::Candidate| shown.as_ref().is_some_and(|(m, id)| *m == c.museum && *id == c.exhibit);
-    let best = r.candidates.iter().find(is_shown);
-    let alternatives = r
-        .candidates
+    let shown = match &r.decision {
+        Decision::Matched { exhibit, .. } => Some(exhibit),
+        _ => None,
+    };
+    let best = shown.and_then(|key| r.candidates.iter().find(|c| c.exhibit == *key));
+    // An ambiguous answer's exhibits come first among the alternatives (each
+    // with its museum), then the rest of the shortlist.
+    let fits: &[ExhibitKey] = match &r.decision {
+        Decision::Ambiguous { exhibits } => exhibits,
+        _ => &[],
+    };
+    let score_of = |key: &ExhibitKey| r.candidates.iter().find(|c| c.exhibit == *key).map_or(0.0, |c| c.score);
+    let alternatives = fits
         .iter()
-        .filter(|c| !is_shown(c))
-        .take(3)
-        .filter_map(|c| {
-            lookup(&c.museum, &c.exhibit).map(|card| Alternative {
-                id: c.exhibit.clone(),
-                museum: card.museum,
+        .chain(r.candidates.iter().map(|c| &c.exhibit).filter(|k| !fits.contains(k)))
+        .filter(|k| shown != Some(*k))
+        .take(fits.len().max(3))
+        .filter_map(|key| {
+            lookup(key).map(|card| Alternative {
+                id: key.id.clone(),
+                museum: key.museum.clone(),
                 title: card.title,
-                score: c.score,
+                score: score_of(key),
             })
         })
         .collect();
