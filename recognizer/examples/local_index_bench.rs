@@ -8,10 +8,11 @@ use rand::{Rng, SeedableRng};
 use recognizer::local::{ImageFeatures, LocalIndex, LocalSettings};
 
 fn random_image(rng: &mut impl Rng, n: usize) -> ImageFeatures {
-    ImageFeatures {
-        points: (0..n).map(|_| [rng.random_range(0.0..640.0), rng.random_range(0.0..480.0)]).collect(),
-        descriptors: (0..n * 32).map(|_| rng.random()).collect(),
-    }
+    ImageFeatures::new(
+        (0..n).map(|_| [rng.random_range(0.0..640.0), rng.random_range(0.0..480.0)]).collect(),
+        (0..n).map(|_| rng.random()).collect(),
+    )
+    .expect("one descriptor per keypoint")
 }
 
 fn main() {

@@ -16,6 +16,9 @@ pub enum Error {
     /// The image is too small to recognise anything in.
     #[error("image is {width}x{height} pixels, smaller than {min_side} px on a side")]
     ImageTooSmall { width: u32, height: u32, min_side: u32 },
+    /// Local features (keypoints and descriptors) that do not belong together.
+    #[error("invalid local features: {reason}")]
+    InvalidFeatures { reason: String },
     #[error("model manifest {path}: {reason}")]
     Model { path: PathBuf, reason: String },
     #[error("onnx runtime: {0}")]

@@ -3,13 +3,15 @@
 //! The `faiss` crate's generic `IndexImpl` only offers `search(&mut self)`,
 //! which would serialise every request behind a lock. FAISS CPU indexes are
 //! safe to search from many threads at once (search is a `const` method in
-//! C++; only adds and removes mutate), so we call the C API's search directly.
+//! C++; only adds and removes mutate), so searches call the C API's search
+//! directly ([`crate::ffi::search`]); everything else is the crate's safe API.
 //! Mutation goes through `&mut self` and so cannot race a search.
 
 use std::path::Path;
 
 use faiss::index::IndexImpl;
-use faiss::{Index, MetricType};
+use faiss::index::autotune::ParameterSpace;
+use faiss::{Idx, Index, MetricType};
 
 use crate::{Error, Result};
 
@@ -143,25 +145,9 @@ impl VectorIndex {
             IndexChoice::Hnsw { ef_search, .. } => ("efSearch", ef_search),
             IndexChoice::Ivf { nprobe, .. } => ("nprobe", nprobe),
         };
-        let name = std::ffi::CString::new(name).map_err(|e| Error::Faiss(e.to_string()))?;
-        let mut space = std::ptr::null_mut();
-        // SAFETY: FAISS allocates the parameter space; it is freed below on every path;
-        // the index pointer is valid and not searched concurrently (`&mut self`).
-        unsafe {
-            if faiss_sys::faiss_ParameterSpace_new(&mut space) != 0 {
-                return Err(last_error());
-            }
-            let code = faiss_sys::faiss_ParameterSpace_set_index_parameter(
-                space,
-                self.inner.inner_ptr(),
-                name.as_ptr(),
-                f64::from(value),
-            );
-            faiss_sys::faiss_ParameterSpace_free(space);
-            if code != 0 {
-                return Err(last_error());
-            }
-        }
+        // `set_index_parameter` takes the index by `&`; the `&mut self` here
+        // keeps searches from running meanwhile.
+        ParameterSpace::new()?.set_index_parameter(&self.inner, name, value)?;
         Ok(())
     }
 
@@ -242,13 +228,7 @@ impl VectorIndex {
         if n == 0 {
             return Ok(out);
         }
-        // SAFETY: valid index pointer; `out` holds exactly n * dim floats.
-        let code = unsafe {
-            faiss_sys::faiss_Index_reconstruct_n(self.inner.inner_ptr(), 0, n as faiss_sys::idx_t, out.as_mut_ptr())
-        };
-        if code != 0 {
-            return Err(last_error());
-        }
+        self.inner.reconstruct_n(Idx::new(0), n, &mut out)?;
         Ok(out)
     }
 
@@ -257,27 +237,9 @@ impl VectorIndex {
         if !queries.len().is_multiple_of(self.dim) {
             return Err(Error::Faiss(format!("query of {} floats is not rows of {}", queries.len(), self.dim)));
         }
-        let nq = queries.len() / self.dim;
         let k = k.min(self.len()).max(1);
-        let mut distances = vec![f32::NEG_INFINITY; nq * k];
-        let mut labels = vec![-1 as faiss_sys::idx_t; nq * k];
         limit_search_threads();
-        // SAFETY: the index pointer is valid for `self`'s lifetime; buffers have
-        // exactly nq * k slots as FAISS requires; search does not mutate the index,
-        // and no `&mut self` method can run concurrently with this `&self` one.
-        let code = unsafe {
-            faiss_sys::faiss_Index_search(
-                self.inner.inner_ptr(),
-                nq as faiss_sys::idx_t,
-                queries.as_ptr(),
-                k as faiss_sys::idx_t,
-                distances.as_mut_ptr(),
-                labels.as_mut_ptr(),
-            )
-        };
-        if code != 0 {
-            return Err(last_error());
-        }
+        let (distances, labels) = crate::ffi::search(&self.inner, queries, k)?;
         Ok(labels
             .chunks(k)
             .zip(distances.chunks(k))
@@ -286,13 +248,6 @@ impl VectorIndex {
             })
             .collect())
     }
-}
-
-#[link(name = "gomp")]
-unsafe extern "C" {
-    /// OpenMP's setting for the calling thread's next parallel regions
-    /// (libgomp: the same library FAISS was built against).
-    fn omp_set_num_threads(n: std::ffi::c_int);
 }
 
 /// Threads a FAISS search may use (0: OpenMP's default, all cores).
@@ -314,20 +269,8 @@ pub fn set_search_threads(n: usize) {
 pub(crate) fn limit_search_threads() {
     let n = SEARCH_THREADS.load(std::sync::atomic::Ordering::Relaxed);
     if n > 0 {
-        // SAFETY: sets an integer in the calling thread's OpenMP state; no
-        // pointers, callable at any time from any thread.
-        unsafe { omp_set_num_threads(n) }
+        crate::ffi::set_omp_threads(n);
     }
-}
-
-/// The error FAISS's C API recorded for this thread's last failed call.
-pub(crate) fn last_error() -> Error {
-    // SAFETY: FAISS returns a NUL-terminated thread-local message (or null).
-    let msg = unsafe {
-        let p = faiss_sys::faiss_get_last_error();
-        if p.is_null() { "unknown error".into() } else { std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned() }
-    };
-    Error::Faiss(msg)
 }
 
 #[cfg(test)]

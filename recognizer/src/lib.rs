@@ -14,6 +14,7 @@
 pub mod bundle;
 pub mod embedder;
 pub mod error;
+mod ffi;
 pub mod index;
 pub mod local;
 pub mod model;
