@@ -15,7 +15,7 @@ VAR="$ROOT/var"
 export MUSEUM_BUNDLES="$VAR/bundles"
 mkdir -p "$VAR"
 if [ ! -f "$VAR/demo/exhibits.json" ]; then
-  ./target/release/index-builder demo --out "$VAR/demo" >/dev/null
+  ./target/release/museum-fixtures demo --out "$VAR/demo" >/dev/null
 fi
 # Bundles are per museum (var/bundles/<museum>/); an older single-museum
 # layout (var/bundles/CURRENT), or a bundle built with another model than the

@@ -3,11 +3,10 @@
 use std::path::Path;
 use std::time::Instant;
 
-use recognizer::bundle::{self, BundleManifest};
+use crate::store::{self, MuseumLock};
 use recognizer::{Bundle, DecodeLimits, Projection, Recognizer, VectorEntry, VectorIndex, decode_image};
 
 use crate::calibrate::{CalibrationOptions, calibrate};
-use serde::Serialize;
 
 use crate::collection::{Collection, RecordIssue};
 
@@ -45,6 +44,8 @@ pub struct BuildOptions {
     pub batch: usize,
     pub calibration: CalibrationOptions,
     pub progress: Progress,
+    /// How long to wait for another builder working on the museum (`None`: as long as it takes).
+    pub lock_wait: Option<std::time::Duration>,
 }
 
 impl Default for BuildOptions {
@@ -55,23 +56,12 @@ impl Default for BuildOptions {
             batch: 8,
             calibration: CalibrationOptions::default(),
             progress: Progress::default(),
+            lock_wait: None,
         }
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct BuildReport {
-    pub museum: String,
-    pub version: String,
-    pub published: bool,
-    pub records_total: usize,
-    pub records_accepted: usize,
-    pub rejected: Vec<RecordIssue>,
-    pub vectors: usize,
-    pub embed_seconds: f64,
-    pub calibrate_seconds: f64,
-    pub manifest: BundleManifest,
-}
+pub use builder_protocol::BuildReport;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -90,6 +80,8 @@ pub enum BuildError {
     },
     #[error(transparent)]
     Recognizer(#[from] recognizer::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// Raw model features, vector entries and (if asked) keypoints of a
@@ -147,7 +139,6 @@ pub fn build_bundle(
     root: &Path,
     options: &BuildOptions,
 ) -> Result<BuildReport, BuildError> {
-    let root = &bundle::museum_root(root, &collection.museum)?;
     let rejected = collection.rejected.len();
     if collection.error_ratio() > options.max_error_ratio {
         return Err(BuildError::TooManyRejected {
@@ -160,6 +151,9 @@ pub fn build_bundle(
     if collection.records.is_empty() {
         return Err(BuildError::Empty);
     }
+    // One builder at a time per museum, for the whole build.
+    let lock = MuseumLock::acquire(root, &collection.museum, options.lock_wait)?;
+    let base = lock.current()?;
 
     let embedder = recognizer.embedder();
     let started = Instant::now();
@@ -180,10 +174,10 @@ pub fn build_bundle(
     })?;
     let calibrate_seconds = started.elapsed().as_secs_f64();
     options.progress.report("writing", 0, 1);
-    let manifest = bundle::write(root, &unsaved, calibration)?;
+    let manifest = store::write(&lock, &unsaved, calibration)?;
     options.progress.report("writing", 1, 1);
     if options.publish {
-        bundle::publish(root, &manifest.version)?;
+        store::publish(&lock, &manifest.version, base.as_deref())?;
     }
     Ok(BuildReport {
         museum: collection.museum.clone(),

@@ -7,17 +7,8 @@ use std::path::{Path, PathBuf};
 
 use recognizer::ExhibitRecord;
 use recognizer::bundle::{DateSpan, LangText};
-use serde::Serialize;
 
-/// Why a record was rejected.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct RecordIssue {
-    /// 1-based position in the input (row number for CSV, element for JSON).
-    pub position: usize,
-    /// The record's id, where it had one.
-    pub id: Option<String>,
-    pub reasons: Vec<String>,
-}
+pub use builder_protocol::{RecordIssue, ValidationReport, Verdict, VerdictStatus};
 
 /// A validated collection of one museum: accepted records plus the verdicts on the rest.
 #[derive(Debug, Clone)]
@@ -40,29 +31,6 @@ pub enum CollectionError {
     Format { path: PathBuf, reason: String },
 }
 
-/// One record's verdict, as the validation report lists it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Verdict {
-    pub position: usize,
-    pub id: Option<String>,
-    /// `accepted` or `rejected`.
-    pub status: &'static str,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub reasons: Vec<String>,
-}
-
-/// The validation report: a verdict for every record, in input order.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ValidationReport {
-    pub museum: String,
-    pub total: usize,
-    pub accepted: usize,
-    pub rejected: usize,
-    /// Rejected records' share of all records.
-    pub error_ratio: f64,
-    pub records: Vec<Verdict>,
-}
-
 impl Collection {
     /// No records (a change that only deletes).
     pub fn empty(museum: &str) -> Self {
@@ -81,12 +49,17 @@ impl Collection {
         let mut records: Vec<Verdict> = self
             .rejected
             .iter()
-            .map(|r| Verdict { position: r.position, id: r.id.clone(), status: "rejected", reasons: r.reasons.clone() })
+            .map(|r| Verdict {
+                position: r.position,
+                id: r.id.clone(),
+                status: VerdictStatus::Rejected,
+                reasons: r.reasons.clone(),
+            })
             .collect();
         records.extend(self.records.iter().zip(&self.positions).map(|(r, &position)| Verdict {
             position,
             id: Some(r.id.clone()),
-            status: "accepted",
+            status: VerdictStatus::Accepted,
             reasons: Vec::new(),
         }));
         records.sort_by_key(|v| v.position);

@@ -122,7 +122,7 @@ pub async fn stage_import(
         report.records.push(crate::collection::Verdict {
             position: report.records.len() + 1,
             id: Some(url),
-            status: "rejected",
+            status: builder_protocol::VerdictStatus::Rejected,
             reasons: vec![reason],
         });
         report.error_ratio = report.rejected as f64 / report.total as f64;

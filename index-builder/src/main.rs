@@ -4,7 +4,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use builder_protocol::{Event, Failure, FailureKind, MuseumVersions, VerdictStatus};
 use clap::{Parser, Subcommand};
+use index_builder::build::BuildError;
+use index_builder::collection::CollectionError;
+use index_builder::import::ImportError;
+use index_builder::store::{self, MuseumLock, StoreError};
 use index_builder::{BuildOptions, build_bundle, load_collection};
 use recognizer::{Crop, Embedder, EmbedderSettings, ModelManifest, Recognizer, RecognizerSettings, bundle};
 
@@ -13,6 +18,14 @@ use recognizer::{Crop, Embedder, EmbedderSettings, ModelManifest, Recognizer, Re
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Output for scripts and the server: one JSON event per line on stdout
+    /// (progress, then the result or the failure; see `builder-protocol`).
+    #[arg(long, global = true)]
+    json: bool,
+    /// Give up after this many seconds when another index-builder is working
+    /// on the museum (default: wait for it).
+    #[arg(long, global = true, value_name = "SECONDS")]
+    lock_wait: Option<f64>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -98,27 +111,6 @@ impl PipelineArgs {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Write the built-in demo collection (records + generated images) to a folder.
-    Demo {
-        #[arg(long)]
-        out: PathBuf,
-    },
-    /// Write a set of code-drawn objects in the eval layout (<id>/ref.jpg), as distractors for scaling runs.
-    Synthetic {
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long)]
-        count: usize,
-    },
-    /// Write one phone-sized synthetic visitor photo per demo exhibit (<id>.jpg), for load benchmarks.
-    Photos {
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long, default_value_t = 2016)]
-        width: u32,
-        #[arg(long, default_value_t = 1512)]
-        height: u32,
-    },
     /// Stage a museum's collection (records + images from a zip, a folder or URLs, or IIIF manifests) and validate it.
     Import {
         #[arg(long)]
@@ -141,8 +133,6 @@ enum Command {
         /// Host allowed even on an internal address (repeatable; e.g. a museum's intranet server).
         #[arg(long)]
         allow_host: Vec<String>,
-        #[arg(long)]
-        json: bool,
     },
     /// Validate records against an image folder and print every record's verdict.
     Validate {
@@ -152,8 +142,6 @@ enum Command {
         records: PathBuf,
         #[arg(long)]
         images: PathBuf,
-        #[arg(long)]
-        json: bool,
     },
     /// Embed a validated collection, write a new bundle version for the museum and publish it.
     Build {
@@ -167,9 +155,6 @@ enum Command {
         /// Write the version but leave CURRENT as it is.
         #[arg(long)]
         no_publish: bool,
-        /// Progress and the report as JSON lines on stdout (for scripts).
-        #[arg(long)]
-        json: bool,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -181,8 +166,6 @@ enum Command {
         target: TargetArgs,
         #[arg(long)]
         no_publish: bool,
-        #[arg(long)]
-        json: bool,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -195,8 +178,6 @@ enum Command {
         exhibit: Vec<String>,
         #[arg(long)]
         no_publish: bool,
-        #[arg(long)]
-        json: bool,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -230,9 +211,6 @@ enum Command {
         /// Put each distractor set in a museum of its own and recognise across all museums.
         #[arg(long)]
         separate_museums: bool,
-        /// Print one JSON object.
-        #[arg(long)]
-        json: bool,
         #[command(flatten)]
         model: ModelArgs,
         #[command(flatten)]
@@ -245,8 +223,6 @@ enum Command {
         /// Only this museum.
         #[arg(long)]
         museum: Option<String>,
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -289,14 +265,8 @@ struct TargetArgs {
     bundles: PathBuf,
 }
 
-impl TargetArgs {
-    fn root(&self) -> anyhow::Result<PathBuf> {
-        Ok(bundle::museum_root(&self.bundles, &self.museum)?)
-    }
-}
-
-/// Output for people (progress bars on stderr, text) or for scripts (one
-/// JSON object per line on stdout: `progress` events, then `result`).
+/// Output for people (progress bars on stderr, text) or for scripts and the
+/// server (`--json`: one [`Event`] per line on stdout).
 struct Output {
     json: bool,
     bars: indicatif::MultiProgress,
@@ -315,7 +285,10 @@ impl Output {
 
     fn step(&self, stage: &str, done: usize, total: usize) {
         if self.json {
-            println!("{}", serde_json::json!({ "event": "progress", "stage": stage, "done": done, "total": total }));
+            println!(
+                "{}",
+                Event::Progress { stage: stage.to_owned(), done: done as u64, total: total as u64 }.to_line()
+            );
             return;
         }
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
@@ -337,25 +310,81 @@ impl Output {
         }
     }
 
-    /// Prints an event as a JSON line (scripts) or runs `human`.
-    fn event<T: serde::Serialize>(&self, event: &str, value: &T, human: impl FnOnce()) {
+    /// Prints an event as a JSON line (`--json`) or runs `human`.
+    fn event(&self, event: Event, human: impl FnOnce()) {
         if let Some((_, bar)) = self.current.lock().unwrap_or_else(|p| p.into_inner()).take() {
             bar.finish();
         }
         if self.json {
-            let mut v = serde_json::to_value(value).unwrap_or_default();
-            if let Some(map) = v.as_object_mut() {
-                map.insert("event".into(), event.into());
-            }
-            println!("{v}");
+            println!("{}", event.to_line());
         } else {
             human();
         }
     }
 }
 
+/// A failure as the person who can act on it should read it. Messages of
+/// kinds other than `Internal` name no server paths (they reach museum
+/// keys through the admin API); the whole chain goes to stderr regardless.
+fn failure(e: &anyhow::Error) -> Failure {
+    use FailureKind::*;
+    let with = |kind, message: String| Failure { kind, message, issues: Vec::new() };
+    let store = |s: &StoreError| match s {
+        StoreError::NoSuchVersion(_) | StoreError::NothingPublished | StoreError::NothingOlder(_) => {
+            with(NotFound, s.to_string())
+        }
+        StoreError::Moved { .. } | StoreError::Busy(_) => with(Conflict, s.to_string()),
+        StoreError::Bundle(recognizer::Error::Bundle { reason, .. }) if reason.contains("no bundle published") => {
+            with(NotFound, "nothing is published yet".into())
+        }
+        _ => with(Internal, format!("{e:#}")),
+    };
+    let collection = |c: &CollectionError| match c {
+        CollectionError::Format { reason, .. } => with(Invalid, format!("the records are not valid: {reason}")),
+        CollectionError::Read { .. } => with(Internal, format!("{e:#}")),
+    };
+    if let Some(b) = e.downcast_ref::<BuildError>() {
+        return match b {
+            BuildError::TooManyRejected { issues, .. } => {
+                Failure { kind: Invalid, message: b.to_string(), issues: issues.clone() }
+            }
+            BuildError::Empty => with(Invalid, b.to_string()),
+            BuildError::UnknownExhibit(_) => with(NotFound, b.to_string()),
+            BuildError::Image { exhibit, image, source } => match source {
+                recognizer::Error::InvalidImage { .. }
+                | recognizer::Error::ImageTooLarge { .. }
+                | recognizer::Error::ImageTooSmall { .. } => {
+                    with(Invalid, format!("image {image} of exhibit {exhibit}: {source}"))
+                }
+                _ => with(Internal, format!("{e:#}")),
+            },
+            BuildError::Recognizer(recognizer::Error::Bundle { reason, .. })
+                if reason.contains("no bundle published") =>
+            {
+                with(NotFound, "nothing is published yet".into())
+            }
+            BuildError::Store(s) => store(s),
+            BuildError::Recognizer(_) => with(Internal, format!("{e:#}")),
+        };
+    }
+    if let Some(s) = e.downcast_ref::<StoreError>() {
+        return store(s);
+    }
+    if let Some(i) = e.downcast_ref::<ImportError>() {
+        return match i {
+            ImportError::Source(_) | ImportError::Zip(_) => with(Invalid, i.to_string()),
+            ImportError::Collection(c) => collection(c),
+            ImportError::Io { .. } => with(Internal, format!("{e:#}")),
+        };
+    }
+    if let Some(c) = e.downcast_ref::<CollectionError>() {
+        return collection(c);
+    }
+    with(Internal, format!("{e:#}"))
+}
+
 fn print_report(report: &index_builder::ValidationReport) {
-    for v in report.records.iter().filter(|v| v.status == "rejected") {
+    for v in report.records.iter().filter(|v| v.status == VerdictStatus::Rejected) {
         eprintln!("rejected record #{} ({}): {}", v.position, v.id.as_deref().unwrap_or("no id"), v.reasons.join("; "));
     }
     println!(
@@ -374,47 +403,27 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let json = cli.command.json();
+    let json = cli.json;
     if let Err(e) = run(cli) {
         if json {
-            println!("{}", serde_json::json!({ "event": "error", "error": format!("{e:#}") }));
+            println!("{}", Event::Failed(failure(&e)).to_line());
         }
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
 }
 
-impl Command {
-    fn json(&self) -> bool {
-        match self {
-            Command::Import { json, .. }
-            | Command::Validate { json, .. }
-            | Command::Build { json, .. }
-            | Command::Upsert { json, .. }
-            | Command::Delete { json, .. }
-            | Command::Eval { json, .. }
-            | Command::List { json, .. } => *json,
-            _ => false,
-        }
-    }
-}
-
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let json = cli.json;
+    let lock_wait = match cli.lock_wait {
+        Some(s) if !(s.is_finite() && s >= 0.0) => bail!("--lock-wait takes a number of seconds, not {s}"),
+        s => s.map(std::time::Duration::from_secs_f64),
+    };
+    let lock = |target: &TargetArgs| -> anyhow::Result<MuseumLock> {
+        Ok(MuseumLock::acquire(&target.bundles, &target.museum, lock_wait)?)
+    };
     match cli.command {
-        Command::Demo { out } => {
-            let path = museum_fixtures::write_collection(&out).with_context(|| format!("writing {}", out.display()))?;
-            println!("{}", path.display());
-        }
-        Command::Synthetic { out, count } => {
-            museum_fixtures::write_synthetic_set(&out, count).with_context(|| format!("writing {}", out.display()))?;
-            println!("{count} objects in {}", out.display());
-        }
-        Command::Photos { out, width, height } => {
-            let n = museum_fixtures::write_visitor_photos(&out, (width, height))
-                .with_context(|| format!("writing {}", out.display()))?;
-            println!("{n} photos of {width}x{height} in {}", out.display());
-        }
-        Command::Import { museum, records, zip, images, iiif, out, allow_host, json } => {
+        Command::Import { museum, records, zip, images, iiif, out, allow_host } => {
             if out.exists() {
                 bail!("{} exists already: stage each import into a new folder", out.display());
             }
@@ -428,26 +437,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let progress = output.progress();
             let (_, report) =
                 runtime.block_on(index_builder::import::stage_import(&source, &museum, &out, &fetcher, &progress))?;
-            output.event("result", &report, || print_report(&report));
+            output.event(Event::Imported(report.clone()), || print_report(&report));
         }
-        Command::Validate { museum, records, images, json } => {
+        Command::Validate { museum, records, images } => {
             let report = load_collection(&records, &images, &museum)?.report();
-            Output::new(json).event("result", &report, || print_report(&report));
+            Output::new(json).event(Event::Imported(report.clone()), || print_report(&report));
         }
-        Command::Build { source, target, max_error_ratio, no_publish, json, model } => {
+        Command::Build { source, target, max_error_ratio, no_publish, model } => {
             let output = Output::new(json);
             let collection = source.load(&target.museum)?;
             let validation = collection.report();
-            output.event("validated", &validation, || print_report(&validation));
+            output.event(Event::Validated(validation.clone()), || print_report(&validation));
             let recognizer = model.recognizer()?;
             let options = BuildOptions {
                 max_error_ratio,
                 publish: !no_publish,
                 progress: output.progress(),
+                lock_wait,
                 ..BuildOptions::default()
             };
             let report = build_bundle(&collection, &recognizer, &target.bundles, &options)?;
-            output.event("result", &report, || {
+            output.event(Event::Built(Box::new(report.clone())), || {
                 let cal = &report.manifest.calibration;
                 println!(
                     "built {} for {} ({} of {} records, {} images, {:.1}s embedding, {:.1}s calibrating){}",
@@ -471,41 +481,75 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             });
         }
-        Command::Upsert { source, target, no_publish, json, model } => {
+        Command::Upsert { source, target, no_publish, model } => {
             let output = Output::new(json);
             let collection = source.load(&target.museum)?;
             let recognizer = model.recognizer()?;
             let progress = output.progress();
-            let report =
-                index_builder::apply_changes(&recognizer, &target.bundles, &collection, &[], !no_publish, &progress)?;
-            output.event("result", &report, || print_change(&report));
+            let report = index_builder::apply_changes(
+                &recognizer,
+                &target.bundles,
+                &collection,
+                &[],
+                !no_publish,
+                &progress,
+                lock_wait,
+            )?;
+            output.event(Event::Changed(report.clone()), || print_change(&report));
         }
-        Command::Delete { target, exhibit, no_publish, json, model } => {
+        Command::Delete { target, exhibit, no_publish, model } => {
             let output = Output::new(json);
             let recognizer = model.recognizer()?;
             let empty = index_builder::Collection::empty(&target.museum);
             let progress = output.progress();
-            let report =
-                index_builder::apply_changes(&recognizer, &target.bundles, &empty, &exhibit, !no_publish, &progress)?;
-            output.event("result", &report, || print_change(&report));
+            let report = index_builder::apply_changes(
+                &recognizer,
+                &target.bundles,
+                &empty,
+                &exhibit,
+                !no_publish,
+                &progress,
+                lock_wait,
+            )?;
+            output.event(Event::Changed(report.clone()), || print_change(&report));
         }
         Command::Publish { target, version } => {
-            bundle::publish(&target.root()?, &version)?;
-            println!("published {version} for {}", target.museum);
+            let lock = lock(&target)?;
+            let previous = store::publish(&lock, &version, lock.current()?.as_deref())?;
+            let museum = target.museum;
+            Output::new(json)
+                .event(Event::Published { museum: museum.clone(), version: version.clone(), previous }, || {
+                    println!("published {version} for {museum}")
+                });
         }
         Command::Rollback { target, version } => {
-            let now = bundle::rollback(&target.root()?, version.as_deref())?;
-            println!("published {now} for {}", target.museum);
+            let lock = lock(&target)?;
+            let previous = lock.current()?;
+            let now = store::rollback(&lock, version.as_deref())?;
+            let museum = target.museum;
+            Output::new(json)
+                .event(Event::Published { museum: museum.clone(), version: now.clone(), previous }, || {
+                    println!("published {now} for {museum}")
+                });
         }
         Command::Gc { target, keep } => {
-            let removed = bundle::gc(&target.root()?, keep)?;
-            for v in &removed {
-                println!("removed {v}");
+            if keep == 0 {
+                bail!("--keep must be at least 1");
             }
-            println!("{} versions removed for {}", removed.len(), target.museum);
+            let removed = store::gc(&lock(&target)?, keep)?;
+            let museum = target.museum;
+            Output::new(json).event(
+                Event::Collected { museum: museum.clone(), removed: removed.clone(), kept: keep },
+                || {
+                    for v in &removed {
+                        println!("removed {v}");
+                    }
+                    println!("{} versions removed for {museum}", removed.len());
+                },
+            );
         }
-        Command::List { bundles, museum, json } => list(&bundles, museum.as_deref(), json)?,
-        Command::Eval { dataset, distractors, separate_museums, json, model, pipeline } => {
+        Command::List { bundles, museum } => list(&bundles, museum.as_deref(), json)?,
+        Command::Eval { dataset, distractors, separate_museums, model, pipeline } => {
             let recognizer = model.recognizer_with(pipeline.settings())?;
             let report =
                 index_builder::eval::evaluate(&recognizer, &dataset, &distractors, separate_museums, |done, total| {
@@ -576,17 +620,16 @@ fn list(root: &Path, only: Option<&str>, json: bool) -> anyhow::Result<()> {
         let mroot = bundle::museum_root(root, &museum)?;
         let current = bundle::current_version(&mroot)?;
         let versions = bundle::list_versions(&mroot)?;
-        if !json {
-            println!("{museum}");
-            for v in &versions {
-                let mark = if current.as_deref() == Some(v.as_str()) { '*' } else { ' ' };
+        all.push(MuseumVersions { museum, current, versions });
+    }
+    Output::new(json).event(Event::Listed { museums: all.clone() }, || {
+        for m in &all {
+            println!("{}", m.museum);
+            for v in &m.versions {
+                let mark = if m.current.as_deref() == Some(v.as_str()) { '*' } else { ' ' };
                 println!("  {mark} {v}");
             }
         }
-        all.push(serde_json::json!({ "museum": museum, "current": current, "versions": versions }));
-    }
-    if json {
-        println!("{}", serde_json::json!({ "museums": all }));
-    }
+    });
     Ok(())
 }

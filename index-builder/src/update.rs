@@ -10,28 +10,13 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Instant;
 
-use recognizer::bundle;
 use recognizer::{Bundle, Recognizer, VectorIndex};
-use serde::Serialize;
 
 use crate::build::{BuildError, Progress, embed_images};
-use crate::collection::{Collection, RecordIssue};
+use crate::collection::Collection;
+use crate::store::{self, MuseumLock};
 
-#[derive(Debug, Clone, Serialize)]
-pub struct ChangeReport {
-    pub museum: String,
-    /// The version the change was applied to.
-    pub base_version: String,
-    pub version: String,
-    pub published: bool,
-    /// Exhibits added or replaced.
-    pub upserted: Vec<String>,
-    pub deleted: Vec<String>,
-    pub rejected: Vec<RecordIssue>,
-    pub exhibits: usize,
-    pub vectors: usize,
-    pub seconds: f64,
-}
+pub use builder_protocol::ChangeReport;
 
 /// Applies `upserts` (validated records with their images) and `deletes`
 /// (exhibit ids) to the museum's published bundle under `root/<museum>/`.
@@ -42,6 +27,7 @@ pub fn apply_changes(
     deletes: &[String],
     publish: bool,
     progress: &Progress,
+    lock_wait: Option<std::time::Duration>,
 ) -> Result<ChangeReport, BuildError> {
     let started = Instant::now();
     let museum = upserts.museum.as_str();
@@ -53,9 +39,11 @@ pub fn apply_changes(
             issues: upserts.rejected.clone(),
         });
     }
-    let mroot = bundle::museum_root(root, museum)?;
+    // Held from reading the published version to publishing the new one, so
+    // two changes never start from the same version (and lose each other).
+    let lock = MuseumLock::acquire(root, museum, lock_wait)?;
     let embedder = recognizer.embedder();
-    let current = Bundle::load_current(&mroot, embedder.manifest())?;
+    let current = Bundle::load_current(lock.root(), embedder.manifest())?;
     for id in deletes {
         if current.exhibit(id).is_none() {
             return Err(BuildError::UnknownExhibit(id.clone()));
@@ -111,9 +99,9 @@ pub fn apply_changes(
     let mut unsaved =
         Bundle::unsaved(embedder.manifest(), index, entries, local, records, current.manifest.projection.clone())?;
     unsaved.set_index_recall(recall);
-    let manifest = bundle::write(&mroot, &unsaved, current.manifest.calibration.clone())?;
+    let manifest = store::write(&lock, &unsaved, current.manifest.calibration.clone())?;
     if publish {
-        bundle::publish(&mroot, &manifest.version)?;
+        store::publish(&lock, &manifest.version, Some(current.version()))?;
     }
     progress.report("writing", 1, 1);
     Ok(ChangeReport {

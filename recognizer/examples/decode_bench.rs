@@ -1,5 +1,6 @@
-//! Decode time of phone-sized JPEGs, full size vs reduced DCT scale
-//! (BENCHMARKS.md). `cargo run --release --example decode_bench -p recognizer -- [photo.jpg ...]`
+//! Decode time of phone-sized JPEGs, full size (the `image` crate's
+//! zune-jpeg) vs reduced DCT scale (OpenCV, libjpeg-turbo), BENCHMARKS.md.
+//! `cargo run --release --example decode_bench -p recognizer -- [photo.jpg ...]`
 //! Without arguments it encodes noisy 3 MP and 12 MP test JPEGs itself.
 
 use std::time::Instant;

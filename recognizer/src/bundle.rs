@@ -17,9 +17,12 @@
 //! only by `rename` of a fully written temporary file. A reader therefore
 //! sees either the old bundle or the new one, never a mix. Loading verifies
 //! every file's checksum and that the bundle was built with the model in use.
+//!
+//! This module only reads bundles. Writing, publishing, rolling back and
+//! collecting them is the index builder's (`index_builder::store`): the
+//! server does not depend on that crate, so it cannot write a bundle.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -30,13 +33,13 @@ use crate::model::ModelManifest;
 use crate::{Error, Result};
 
 pub const FORMAT_VERSION: u32 = 1;
-const MANIFEST: &str = "manifest.json";
-const INDEX: &str = "index.faiss";
-const VECTORS: &str = "vectors.json";
-const EXHIBITS: &str = "exhibits.json";
-const LOCAL: &str = "local.bin";
-const LOCAL_IVF: &str = "local.ivf";
-const CURRENT: &str = "CURRENT";
+pub const MANIFEST: &str = "manifest.json";
+pub const INDEX: &str = "index.faiss";
+pub const VECTORS: &str = "vectors.json";
+pub const EXHIBITS: &str = "exhibits.json";
+pub const LOCAL: &str = "local.bin";
+pub const LOCAL_IVF: &str = "local.ivf";
+pub const CURRENT: &str = "CURRENT";
 
 /// Text in several languages, keyed by BCP-47-ish code (`zh`, `en`, ...).
 pub type LangText = BTreeMap<String, String>;
@@ -437,69 +440,6 @@ pub fn list_versions(root: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Points `CURRENT` at `version` by atomically replacing the file.
-pub fn publish(root: &Path, version: &str) -> Result<()> {
-    let dir = root.join("versions").join(version);
-    if !dir.join(MANIFEST).is_file() {
-        return Err(Error::bundle(&dir, "no such bundle version"));
-    }
-    let mut tmp = tempfile::NamedTempFile::new_in(root).map_err(Error::io("creating CURRENT.tmp"))?;
-    writeln!(tmp, "{version}").map_err(Error::io("writing CURRENT.tmp"))?;
-    tmp.as_file().sync_all().map_err(Error::io("syncing CURRENT.tmp"))?;
-    tmp.persist(root.join(CURRENT)).map_err(|e| Error::io("renaming CURRENT")(e.error))?;
-    sync_dir(root);
-    Ok(())
-}
-
-/// Writes a new immutable version under `root/versions/` and returns its name.
-/// The directory is written under a temporary name and renamed into place, so
-/// a crash mid-write leaves no half-bundle under a real version name.
-pub fn write(root: &Path, new: &Bundle, calibration: Calibration) -> Result<BundleManifest> {
-    let versions = root.join("versions");
-    std::fs::create_dir_all(&versions).map_err(Error::io("creating versions dir"))?;
-    let tmp = tempfile::Builder::new().prefix(".tmp-").tempdir_in(&versions).map_err(Error::io("creating temp dir"))?;
-
-    new.index.write(&tmp.path().join(INDEX))?;
-    write_json(&tmp.path().join(VECTORS), &new.vectors)?;
-    write_json(&tmp.path().join(EXHIBITS), &new.exhibits)?;
-    let mut names = vec![INDEX, VECTORS, EXHIBITS];
-    if let Some(local) = &new.local {
-        write_file(&tmp.path().join(LOCAL), |w| local.write_to(w).map_err(Error::io("writing local.bin")))?;
-        names.push(LOCAL);
-        if local.write_ivf(&tmp.path().join(LOCAL_IVF))? {
-            names.push(LOCAL_IVF);
-        }
-    }
-    let mut files = BTreeMap::new();
-    for name in names {
-        let sha = crate::sha256_file(&tmp.path().join(name)).map_err(Error::io(format!("hashing {name}")))?;
-        files.insert(name.to_owned(), sha);
-    }
-    let created_at = Utc::now();
-    // Time first so names sort by age; the content hash keeps two builds in one second apart.
-    let content_id = crate::sha256_bytes(serde_json::to_string(&files).unwrap_or_default().as_bytes());
-    let version = format!("{}-{}", created_at.format("%Y%m%dT%H%M%S%.3fZ"), &content_id[..8]);
-    let manifest = BundleManifest {
-        format: FORMAT_VERSION,
-        version: version.clone(),
-        museum: new.museum().to_owned(),
-        created_at,
-        model: new.manifest.model.clone(),
-        counts: new.manifest.counts.clone(),
-        index_kind: new.manifest.index_kind.clone(),
-        index_recall_at_10: new.manifest.index_recall_at_10,
-        calibration,
-        projection: new.manifest.projection.clone(),
-        files,
-    };
-    write_json(&tmp.path().join(MANIFEST), &manifest)?;
-    let final_dir = versions.join(&version);
-    let tmp_path = tmp.keep();
-    std::fs::rename(&tmp_path, &final_dir).map_err(Error::io("renaming bundle into place"))?;
-    sync_dir(&versions);
-    Ok(manifest)
-}
-
 /// Whether `id` can name a museum (and its folder): 1-64 ASCII letters,
 /// digits, '-' or '_', not starting with '-'.
 pub fn valid_museum_id(id: &str) -> bool {
@@ -534,74 +474,4 @@ pub fn list_museums(root: &Path) -> Result<Vec<String>> {
     }
     out.sort();
     Ok(out)
-}
-
-/// Publishes `to`, or else the newest version older than the published one.
-/// Returns the version now published.
-pub fn rollback(root: &Path, to: Option<&str>) -> Result<String> {
-    let target = match to {
-        Some(v) => v.to_owned(),
-        None => {
-            let current = current_version(root)?.ok_or_else(|| Error::bundle(root, "nothing is published"))?;
-            list_versions(root)?
-                .into_iter()
-                .rev()
-                .find(|v| *v < current)
-                .ok_or_else(|| Error::bundle(root, format!("no version older than {current} to roll back to")))?
-        }
-    };
-    publish(root, &target)?;
-    Ok(target)
-}
-
-/// Deletes versions beyond the `keep` newest, never the published one, and
-/// temporary directories of builds that died more than an hour ago.
-/// Returns the versions removed.
-pub fn gc(root: &Path, keep: usize) -> Result<Vec<String>> {
-    let current = current_version(root)?;
-    let versions = list_versions(root)?;
-    let cut = versions.len().saturating_sub(keep);
-    let mut removed = Vec::new();
-    for v in &versions[..cut] {
-        if current.as_deref() == Some(v.as_str()) {
-            continue;
-        }
-        // Rename first, so a reader never sees a half-deleted version.
-        let dir = root.join("versions").join(v);
-        let doomed = root.join("versions").join(format!(".gc-{v}"));
-        std::fs::rename(&dir, &doomed).map_err(Error::io(format!("retiring {v}")))?;
-        std::fs::remove_dir_all(&doomed).map_err(Error::io(format!("deleting {v}")))?;
-        removed.push(v.clone());
-    }
-    if let Ok(entries) = std::fs::read_dir(root.join("versions")) {
-        let stale = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let old = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t < stale);
-            if (name.starts_with(".tmp-") || name.starts_with(".gc-")) && old {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-    }
-    Ok(removed)
-}
-
-fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
-    write_file(path, |w| serde_json::to_writer_pretty(w, value).map_err(|e| Error::bundle(path, e.to_string())))
-}
-
-/// Creates `path`, fills it through a buffer, and syncs it to disk.
-fn write_file(path: &Path, fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<()>) -> Result<()> {
-    let file = std::fs::File::create(path).map_err(Error::io(format!("creating {}", path.display())))?;
-    let mut w = std::io::BufWriter::new(file);
-    fill(&mut w)?;
-    let file = w.into_inner().map_err(|e| Error::io("flushing")(e.into_error()))?;
-    file.sync_all().map_err(Error::io(format!("syncing {}", path.display())))
-}
-
-/// Makes a rename durable; best effort (not every filesystem allows it).
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
 }

@@ -9,6 +9,9 @@ use std::io::Cursor;
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
+use opencv::core::{self, Mat};
+use opencv::prelude::*;
+use opencv::{imgcodecs, imgproc};
 
 use crate::model::{ChannelOrder, InputSpec, Layout};
 use crate::{Error, Result};
@@ -20,9 +23,9 @@ pub struct DecodeLimits {
     pub max_pixels: u64,
     /// Smallest accepted side, in pixels.
     pub min_side: u32,
-    /// JPEGs whose long side is at least twice this are decoded at a reduced
-    /// DCT scale (1/2, 1/4, 1/8) whose long side is still at least this; 0
-    /// decodes full size. The pipeline never looks at more than ~640 px, and
+    /// JPEGs whose long side is at least twice this are decoded at the
+    /// smallest reduced DCT scale (1/2, 1/4, 1/8) whose long side is still at
+    /// least this (OpenCV's `IMREAD_REDUCED_COLOR_*`); 0 decodes full size. The pipeline never looks at more than ~640 px, and
     /// a 12 MP photo decodes several times faster at 1/4 scale. 800 keeps
     /// every phone photo (>= 1600 px) above the 640 px the local stage uses.
     pub reduce_to: u32,
@@ -36,6 +39,14 @@ impl Default for DecodeLimits {
 }
 
 /// Decodes JPEG/PNG/WebP/GIF/BMP bytes into an upright RGB image.
+///
+/// JPEGs that [`DecodeLimits::reduce_to`] lets decode at a reduced DCT scale
+/// are decoded by OpenCV (libjpeg-turbo's scaled IDCT); everything else by
+/// the `image` crate (zune-jpeg for full-size JPEGs: about twice as fast as
+/// OpenCV there, BENCHMARKS.md). Either way the dimensions are read from the
+/// header first (the `image` crate's header parser, which allocates no
+/// pixels) and checked against the limits, and the EXIF orientation is
+/// applied here, once, for every format.
 pub fn decode_image(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage> {
     let invalid = |e: image::ImageError| Error::InvalidImage { reason: e.to_string() };
     if bytes.is_empty() {
@@ -44,10 +55,9 @@ pub fn decode_image(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage> {
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| Error::InvalidImage { reason: e.to_string() })?;
-    let reader_format = reader.format();
-    if reader_format.is_none() {
+    let Some(format) = reader.format() else {
         return Err(Error::InvalidImage { reason: "unrecognised image format".into() });
-    }
+    };
     let mut decoder = reader.into_decoder().map_err(invalid)?;
     let (width, height) = decoder.dimensions();
     if u64::from(width) * u64::from(height) > limits.max_pixels {
@@ -57,39 +67,71 @@ pub fn decode_image(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage> {
         return Err(Error::ImageTooSmall { width, height, min_side: limits.min_side });
     }
     let orientation = decoder.orientation().map_err(invalid)?;
-    let reducible = reader_format == Some(ImageFormat::Jpeg)
-        && limits.reduce_to > 0
-        && width.max(height) >= limits.reduce_to.saturating_mul(2);
-    let mut image = match reducible.then(|| decode_jpeg_reduced(bytes, limits.reduce_to, width, height)).flatten() {
-        Some(reduced) => DynamicImage::ImageRgb8(reduced),
-        None => DynamicImage::from_decoder(decoder).map_err(invalid)?,
+    let denominator = jpeg_scale(width.max(height), limits.reduce_to);
+    let mut image = if format == ImageFormat::Jpeg && denominator > 1 {
+        drop(decoder);
+        DynamicImage::ImageRgb8(decode_jpeg(bytes, denominator, width, height)?)
+    } else {
+        DynamicImage::from_decoder(decoder).map_err(invalid)?
     };
     image.apply_orientation(orientation);
     Ok(image.into_rgb8())
 }
 
-/// Decodes a JPEG at the smallest IDCT scale whose long side is at least
-/// `reduce_to` (jpeg-decoder implements libjpeg's scaled IDCT; the image
-/// crate's decoder does not). `None` (the caller decodes full size) for
-/// anything this path does not handle, e.g. CMYK.
-fn decode_jpeg_reduced(bytes: &[u8], reduce_to: u32, width: u32, height: u32) -> Option<RgbImage> {
-    let decode = || {
-        let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
-        let s = f64::from(reduce_to) / f64::from(width.max(height));
-        let want = |v: u32| (f64::from(v) * s).ceil().clamp(1.0, 65535.0) as u16;
-        let (w, h) = decoder.scale(want(width), want(height)).ok()?;
-        let pixels = decoder.decode().ok()?;
-        let (w, h) = (u32::from(w), u32::from(h));
-        match decoder.info()?.pixel_format {
-            jpeg_decoder::PixelFormat::RGB24 => RgbImage::from_raw(w, h, pixels),
-            jpeg_decoder::PixelFormat::L8 => {
-                image::GrayImage::from_raw(w, h, pixels).map(|g| DynamicImage::ImageLuma8(g).into_rgb8())
-            }
-            _ => None,
-        }
+/// The DCT scale denominator (1, 2, 4 or 8) a JPEG with this long side is
+/// decoded at: the largest `d` with `long_side / d` still at least
+/// `reduce_to` (so reduction starts at twice `reduce_to`); 1 when
+/// `reduce_to` is 0.
+fn jpeg_scale(long_side: u32, reduce_to: u32) -> u32 {
+    if reduce_to == 0 {
+        return 1;
+    }
+    [8, 4, 2].into_iter().find(|&d| long_side >= reduce_to.saturating_mul(d)).unwrap_or(1)
+}
+
+/// Decodes a JPEG whose header announced `width` x `height` at 1/`denominator`
+/// scale with OpenCV's `imdecode` (libjpeg-turbo's scaled IDCT). OpenCV is
+/// told to ignore the EXIF orientation: [`decode_image`] applies it. A
+/// decoder error (corrupt data) is an [`Error::InvalidImage`], never a panic.
+fn decode_jpeg(bytes: &[u8], denominator: u32, width: u32, height: u32) -> Result<RgbImage> {
+    let invalid = |reason: String| Error::InvalidImage { reason };
+    let cv = |e: opencv::Error| Error::InvalidImage { reason: format!("jpeg: {e}") };
+    let scale = match denominator {
+        1 => imgcodecs::IMREAD_COLOR,
+        2 => imgcodecs::IMREAD_REDUCED_COLOR_2,
+        4 => imgcodecs::IMREAD_REDUCED_COLOR_4,
+        _ => imgcodecs::IMREAD_REDUCED_COLOR_8,
     };
-    // The decoder panics on some malformed headers; a photo must never take the server down.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).ok().flatten()
+    // Borrows the bytes; OpenCV copies nothing before decoding.
+    let encoded = Mat::from_slice(bytes).map_err(cv)?;
+    let bgr = imgcodecs::imdecode(&encoded, scale | imgcodecs::IMREAD_IGNORE_ORIENTATION).map_err(cv)?;
+    if bgr.empty() {
+        return Err(invalid("the JPEG data is corrupt".into()));
+    }
+    // libjpeg parses the header again: it must agree with the one checked
+    // against the limits (OpenCV's own cap, OPENCV_IO_MAX_IMAGE_PIXELS, 1
+    // Gpx by default, bounds what it allocates before this check).
+    let (w, h) = (width.div_ceil(denominator), height.div_ceil(denominator));
+    if (bgr.cols(), bgr.rows(), bgr.typ()) != (w as i32, h as i32, core::CV_8UC3) {
+        return Err(invalid(format!(
+            "the JPEG decoded to {}x{} (type {}), not the {w}x{h} its header announced",
+            bgr.cols(),
+            bgr.rows(),
+            bgr.typ()
+        )));
+    }
+    let mut rgb = RgbImage::new(w, h);
+    let target = rgb.as_ptr();
+    {
+        // OpenCV writes the conversion straight into the image's buffer (the
+        // Mat borrows it; same size and type, so OpenCV does not reallocate).
+        let mut out = Mat::new_rows_cols_with_bytes_mut::<core::Vec3b>(h as i32, w as i32, &mut rgb).map_err(cv)?;
+        imgproc::cvt_color_def(&bgr, &mut out, imgproc::COLOR_BGR2RGB).map_err(cv)?;
+        if out.data() != target {
+            return Err(Error::Runtime("opencv: the colour conversion did not write in place".into()));
+        }
+    }
+    Ok(rgb)
 }
 
 /// Resizes an image to exactly `width` x `height` (the whole frame, no crop).
@@ -207,6 +249,113 @@ mod tests {
         let mut jpeg = Vec::new();
         small.write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
         assert_eq!(decode_image(&jpeg, DecodeLimits::default()).unwrap().dimensions(), (1500, 1000));
+    }
+
+    fn encode_jpeg(img: &RgbImage, exif: Option<Vec<u8>>) -> Vec<u8> {
+        use image::ImageEncoder;
+        let mut buf = Vec::new();
+        let mut encoder = image::codecs::jpeg::JpegEncoder::new(&mut buf);
+        if let Some(exif) = exif {
+            encoder.set_exif_metadata(exif).unwrap();
+        }
+        encoder.write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::Rgb8).unwrap();
+        buf
+    }
+
+    /// Offset of the first `FF <marker>` of a JPEG.
+    fn marker(jpeg: &[u8], marker: u8) -> usize {
+        jpeg.windows(2).position(|w| w == [0xFF, marker]).unwrap()
+    }
+
+    fn halves(width: u32, height: u32) -> RgbImage {
+        // Left half red, right half blue.
+        RgbImage::from_fn(width, height, |x, _| {
+            if x < width / 2 { image::Rgb([220, 20, 20]) } else { image::Rgb([20, 20, 220]) }
+        })
+    }
+
+    #[test]
+    fn corrupt_and_truncated_jpegs_are_invalid_images_not_panics() {
+        let jpeg = encode_jpeg(&halves(2000, 1500), None);
+        let scales = [DecodeLimits::default(), DecodeLimits { reduce_to: 0, ..DecodeLimits::default() }];
+        for limits in scales {
+            // Cut inside the headers.
+            let cut = marker(&jpeg, 0xC4) + 10;
+            assert!(matches!(decode_image(&jpeg[..cut], limits), Err(Error::InvalidImage { .. })));
+            // A header that parses, but names a quantisation table the file
+            // does not have: libjpeg refuses it while decoding.
+            let mut bad = jpeg.clone();
+            bad[marker(&jpeg, 0xC0) + 12] = 3;
+            let err = decode_image(&bad, limits).unwrap_err();
+            assert!(matches!(err, Error::InvalidImage { .. }), "{err:?}");
+            // Cut inside the pixels: libjpeg pads the rest with grey (as
+            // browsers do, and as the `image` crate did); no panic either way.
+            let cut = marker(&jpeg, 0xDA) + 5000;
+            let expected = if limits.reduce_to == 0 { (2000, 1500) } else { (1000, 750) };
+            assert_eq!(decode_image(&jpeg[..cut], limits).unwrap().dimensions(), expected);
+        }
+    }
+
+    #[test]
+    fn a_jpeg_header_announcing_too_many_pixels_is_refused_before_decoding() {
+        // A decompression bomb: a small file whose header announces
+        // 60000x60000 (3.6 Gpx; 10.8 GB as RGB). Decoding it would fail or
+        // allocate; the header check answers first.
+        let mut bomb = encode_jpeg(&RgbImage::new(64, 64), None);
+        let sof = marker(&bomb, 0xC0);
+        bomb[sof + 5..sof + 9].copy_from_slice(&[0xEA, 0x60, 0xEA, 0x60]);
+        for reduce_to in [0, 800] {
+            let limits = DecodeLimits { reduce_to, ..DecodeLimits::default() };
+            assert!(matches!(
+                decode_image(&bomb, limits),
+                Err(Error::ImageTooLarge { width: 60000, height: 60000, max_pixels: 40_000_000 })
+            ));
+        }
+    }
+
+    #[test]
+    fn reduced_scale_decodes_have_the_expected_size() {
+        assert_eq!(jpeg_scale(4032, 800), 4);
+        assert_eq!(jpeg_scale(2016, 800), 2);
+        assert_eq!(jpeg_scale(1599, 800), 1);
+        assert_eq!(jpeg_scale(6400, 800), 8);
+        assert_eq!(jpeg_scale(6399, 800), 4);
+        assert_eq!(jpeg_scale(4032, 0), 1);
+        // Odd sides round up, as libjpeg's scaled output does.
+        for ((w, h), reduce_to, expected) in [
+            ((4001, 3001), 800, (1001, 751)),
+            ((2016, 1512), 800, (1008, 756)),
+            ((6400, 4800), 800, (800, 600)),
+            ((1512, 2016), 800, (756, 1008)),
+            ((4001, 3001), 0, (4001, 3001)),
+        ] {
+            let jpeg = encode_jpeg(&halves(w, h), None);
+            let limits = DecodeLimits { reduce_to, ..DecodeLimits::default() };
+            assert_eq!(decode_image(&jpeg, limits).unwrap().dimensions(), expected, "{w}x{h} to {reduce_to}");
+        }
+    }
+
+    #[test]
+    fn exif_orientation_is_applied_once_at_either_scale() {
+        // EXIF (TIFF, little-endian) with one tag: Orientation = 6, "rotate
+        // 90 degrees clockwise to display", as phones write portrait photos.
+        let exif = [
+            b"II\x2a\x00\x08\x00\x00\x00".as_slice(),
+            &[1, 0],
+            &[0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0],
+            &[0, 0, 0, 0],
+        ]
+        .concat();
+        let jpeg = encode_jpeg(&halves(2000, 1000), Some(exif));
+        for (reduce_to, (w, h)) in [(800, (500, 1000)), (0, (1000, 2000))] {
+            let limits = DecodeLimits { reduce_to, ..DecodeLimits::default() };
+            let img = decode_image(&jpeg, limits).unwrap();
+            // Upright: portrait, and the stored left half (red) is on top.
+            assert_eq!(img.dimensions(), (w, h));
+            let (top, bottom) = (img.get_pixel(w / 2, h / 4).0, img.get_pixel(w / 2, 3 * h / 4).0);
+            assert!(top[0] > 180 && top[2] < 60, "top {top:?}");
+            assert!(bottom[2] > 180 && bottom[0] < 60, "bottom {bottom:?}");
+        }
     }
 
     #[test]

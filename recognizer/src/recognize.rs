@@ -820,7 +820,11 @@ mod tests {
             answer(&matched_in("a", "m2"), vec![in_museum("a", 0.5, "m2"), in_museum("b", 0.4, "m2")], false),
         ]);
         assert_eq!(d, matched_in("a", "m2"));
-        assert_eq!(list[0].exhibit, ExhibitKey::new("m2", "a"), "the decided exhibit leads even below another museum's score");
+        assert_eq!(
+            list[0].exhibit,
+            ExhibitKey::new("m2", "a"),
+            "the decided exhibit leads even below another museum's score"
+        );
         // Two museums match: the visitor chooses, and each choice names its museum...
         let (d, _) = merge_decisions(vec![
             answer(&matched_in("a", "m1"), vec![in_museum("a", 0.5, "m1")], false),

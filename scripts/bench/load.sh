@@ -23,13 +23,14 @@ OURS_PORT=${OURS_PORT:-8180}
 PEER_PORT=${PEER_PORT:-8181}
 B="$ROOT/var/bench"
 IB=./target/release/index-builder
+FX=./target/release/museum-fixtures   # demo collection and test photos
 # One bundle root per model: a bundle built with another model is refused.
 BUNDLES="$B/bundles-$(basename "$(dirname "$MUSEUM_MODEL")")"
 mkdir -p "$B"
-[ -f "$B/demo/exhibits.json" ] || $IB demo --out "$B/demo" >/dev/null
+[ -f "$B/demo/exhibits.json" ] || $FX demo --out "$B/demo" >/dev/null
 [ -f "$BUNDLES/palace-demo/CURRENT" ] || $IB build --records "$B/demo/exhibits.json" --images "$B/demo/images" \
   --bundles "$BUNDLES" --museum palace-demo >/dev/null
-[ -f "$B/photos/pd-024.jpg" ] || $IB photos --out "$B/photos" --width 2016 --height 1512
+[ -f "$B/photos/pd-024.jpg" ] || $FX photos --out "$B/photos" --width 2016 --height 1512
 
 # The peer's Python environment: every package pinned by version and hash.
 VENV="$B/venv"

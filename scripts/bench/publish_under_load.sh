@@ -18,10 +18,11 @@ SWITCH_EVERY=${SWITCH_EVERY:-2}
 PORT=${PORT:-8182}
 B="$ROOT/var/bench-publish"
 IB=./target/release/index-builder
+FX=./target/release/museum-fixtures   # demo collection and test photos
 export MUSEUM_BUNDLES="$B/bundles-$(basename "$(dirname "$MUSEUM_MODEL")")"   # one root per model
 mkdir -p "$B"
-[ -f "$B/demo/exhibits.json" ] || $IB demo --out "$B/demo" >/dev/null
-[ -f "$B/photos/pd-024.jpg" ] || $IB photos --out "$B/photos" --width 1280 --height 960 >/dev/null
+[ -f "$B/demo/exhibits.json" ] || $FX demo --out "$B/demo" >/dev/null
+[ -f "$B/photos/pd-024.jpg" ] || $FX photos --out "$B/photos" --width 1280 --height 960 >/dev/null
 # Two versions to switch between: a full build, and one exhibit deleted from it.
 if [ "$($IB list --museum palace-demo --json 2>/dev/null | grep -o '"20[^"]*"' | sort -u | wc -l)" -lt 2 ]; then
   rm -rf "$MUSEUM_BUNDLES"

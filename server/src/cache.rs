@@ -21,16 +21,18 @@ impl Cache {
         Self { store, ttl_s }
     }
 
-    /// The entry for a photo under the bundle versions in scope and museum;
-    /// `None` when the cache is off (a TTL of 0, for benchmarks of the
-    /// recognition path). A publish changes the versions, so old answers are
+    /// Whether answers are cached (a TTL of 0 turns the cache off, for
+    /// benchmarks of the recognition path).
+    pub fn enabled(&self) -> bool {
+        self.ttl_s > 0
+    }
+
+    /// The entry for a photo (its sha256) under the bundle versions in
+    /// scope and museum. A publish changes the versions, so old answers are
     /// never served for a new bundle.
-    pub fn key(&self, versions: impl FnOnce() -> String, museum: Option<&str>, photo: &[u8]) -> Option<String> {
-        (self.ttl_s > 0).then(|| {
-            let sha = recognizer::sha256_bytes(photo);
-            let scope = &recognizer::sha256_bytes(versions().as_bytes())[..16];
-            format!("mo:recognition:v3:{scope}:{}:{sha}", museum.unwrap_or("*"))
-        })
+    pub fn key(&self, versions: &str, museum: Option<&str>, photo_sha256: &str) -> String {
+        let scope = &recognizer::sha256_bytes(versions.as_bytes())[..16];
+        format!("mo:recognition:v3:{scope}:{}:{photo_sha256}", museum.unwrap_or("*"))
     }
 
     pub async fn get(&self, key: &str) -> Option<Recognition> {

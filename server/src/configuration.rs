@@ -40,6 +40,11 @@ pub struct WechatConfig {
     pub api: crate::wechat::WechatSettings,
     pub token_refresh_margin_s: u64,
     pub token_check_every_s: u64,
+    /// Run the background `access_token` keeper. Off by default: no route
+    /// calls a WeChat API that needs the token yet; turn it on with the
+    /// feature that does (subscribe messages, QR codes, ...).
+    #[serde(default)]
+    pub keep_access_token: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,9 +112,34 @@ pub struct RedisSettings {
     pub timeout_ms: u64,
 }
 
+/// What [`Settings::validate`] found wrong, one line per setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidSettings(pub Vec<String>);
+
+impl std::fmt::Display for InvalidSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid settings:")?;
+        for problem in &self.0 {
+            write!(f, "\n  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for InvalidSettings {}
+
 impl Settings {
     /// Loads defaults, then `file` if given, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, config::ConfigError> {
+        Self::load_with_env(file, None)
+    }
+
+    /// [`Settings::load`], reading `env` instead of the process environment
+    /// when given (tests: no process-wide `set_var`, which races other threads).
+    fn load_with_env(
+        file: Option<&Path>,
+        env: Option<config::Map<String, String>>,
+    ) -> Result<Self, config::ConfigError> {
         let mut builder =
             config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Some(file) = file {
@@ -117,10 +147,57 @@ impl Settings {
         }
         builder
             .add_source(
-                config::Environment::with_prefix("APP").prefix_separator("__").separator("__").try_parsing(true),
+                config::Environment::with_prefix("APP")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(env),
             )
             .build()?
             .try_deserialize()
+    }
+
+    /// Every problem with these settings, so the server refuses to start
+    /// with a clear message instead of clamping values in the code.
+    pub fn validate(&self) -> Result<(), InvalidSettings> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, key: &str, why: &str| {
+            if !ok {
+                problems.push(format!("{key}: {why}"));
+            }
+        };
+        let (server, rec, admin) = (&self.server, &self.recognizer, &self.admin);
+        check(!server.host.trim().is_empty(), "server.host", "must not be empty");
+        check(server.max_upload_bytes > 0, "server.max_upload_bytes", "must be at least 1");
+        check(server.max_pixels > 0, "server.max_pixels", "must be at least 1");
+        check(server.workers > 0, "server.workers", "must be at least 1");
+        check(!rec.model.as_os_str().is_empty(), "recognizer.model", "must name the model manifest");
+        check(rec.sessions > 0, "recognizer.sessions", "must be at least 1 (recognitions running at once)");
+        check(rec.intra_threads > 0, "recognizer.intra_threads", "must be at least 1");
+        check(!self.bundles.root.as_os_str().is_empty(), "bundles.root", "must not be empty");
+        check(!admin.data_dir.as_os_str().is_empty(), "admin.data_dir", "must not be empty");
+        check(admin.build_threads > 0, "admin.build_threads", "must be at least 1");
+        check(admin.max_import_bytes > 0, "admin.max_import_bytes", "must be at least 1");
+        check(admin.keep_versions > 0, "admin.keep_versions", "must be at least 1 (the published version)");
+        let redis = &self.redis;
+        match redis::parse_redis_url(&redis.url) {
+            _ if redis.url.trim().is_empty() => check(false, "redis.url", "must not be empty"),
+            None => check(false, "redis.url", "is not a redis:// URL"),
+            Some(_) => {}
+        }
+        check(redis.timeout_ms > 0, "redis.timeout_ms", "must be at least 1");
+        let wechat = &self.wechat;
+        check(reqwest::Url::parse(&wechat.api.base_url).is_ok(), "wechat.base_url", "is not a URL");
+        check(wechat.api.timeout_ms > 0, "wechat.timeout_ms", "must be at least 1");
+        check(
+            !wechat.keep_access_token || wechat.token_check_every_s > 0,
+            "wechat.token_check_every_s",
+            "must be at least 1 when wechat.keep_access_token is on",
+        );
+        check(self.sessions.ttl_s > 0, "sessions.ttl_s", "must be at least 1");
+        check(self.limits.recognize_timeout_ms > 0, "limits.recognize_timeout_ms", "must be at least 1");
+        check(self.limits.upload_timeout_ms > 0, "limits.upload_timeout_ms", "must be at least 1");
+        if problems.is_empty() { Ok(()) } else { Err(InvalidSettings(problems)) }
     }
 
     /// The ONNX Runtime library path, from settings or `ORT_DYLIB_PATH`.
@@ -153,18 +230,53 @@ mod tests {
 
     #[test]
     fn environment_overrides_nested_and_flattened_keys_and_secrets_do_not_print() {
-        // SAFETY: only this test sets these variables.
-        unsafe {
-            std::env::set_var("APP__WECHAT__RETRIES", "5");
-            std::env::set_var("APP__WECHAT__SECRET", "s3cr3t-value");
-        }
-        let s = Settings::load(None).unwrap();
-        unsafe {
-            std::env::remove_var("APP__WECHAT__RETRIES");
-            std::env::remove_var("APP__WECHAT__SECRET");
-        }
+        let env = [("APP__WECHAT__RETRIES", "5"), ("APP__WECHAT__SECRET", "s3cr3t-value")];
+        let env = env.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        let s = Settings::load_with_env(None, Some(env)).unwrap();
         assert_eq!(s.wechat.api.retries, 5);
         assert_eq!(s.wechat.api.secret.expose(), "s3cr3t-value");
         assert!(!format!("{s:?}").contains("s3cr3t-value"));
+    }
+
+    #[test]
+    fn the_defaults_are_valid_and_the_token_keeper_is_off() {
+        let s = Settings::load(None).unwrap();
+        assert_eq!(s.validate(), Ok(()));
+        assert!(!s.wechat.keep_access_token);
+    }
+
+    #[test]
+    fn validate_lists_every_problem() {
+        let env = [
+            ("APP__RECOGNIZER__SESSIONS", "0"),
+            ("APP__SERVER__MAX_UPLOAD_BYTES", "0"),
+            ("APP__SERVER__WORKERS", "0"),
+            ("APP__REDIS__URL", ""),
+            ("APP__LIMITS__RECOGNIZE_TIMEOUT_MS", "0"),
+            ("APP__WECHAT__KEEP_ACCESS_TOKEN", "true"),
+            ("APP__WECHAT__TOKEN_CHECK_EVERY_S", "0"),
+        ];
+        let env = env.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        let s = Settings::load_with_env(None, Some(env)).unwrap();
+        let problems = s.validate().unwrap_err();
+        let keys: Vec<&str> = problems.0.iter().map(|p| p.split(':').next().unwrap()).collect();
+        assert_eq!(
+            keys,
+            [
+                "server.max_upload_bytes",
+                "server.workers",
+                "recognizer.sessions",
+                "redis.url",
+                "wechat.token_check_every_s",
+                "limits.recognize_timeout_ms"
+            ],
+            "{problems}"
+        );
+        assert!(problems.to_string().contains("recognizer.sessions: must be at least 1"), "{problems}");
+
+        let mut s = Settings::load(None).unwrap();
+        s.redis.url = "http://example.com".into();
+        s.wechat.token_check_every_s = 0; // fine while the keeper is off
+        assert_eq!(s.validate().unwrap_err().0, ["redis.url: is not a redis:// URL"]);
     }
 }

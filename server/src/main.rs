@@ -15,11 +15,25 @@ struct Cli {
     config: Option<PathBuf>,
 }
 
+/// Exit status for settings that cannot be loaded or are invalid.
+const EXIT_BAD_SETTINGS: i32 = 2;
+
+/// The settings, checked before anything starts; on a problem, says which and exits.
+fn settings(cli: &Cli) -> Settings {
+    let checked = Settings::load(cli.config.as_deref())
+        .map_err(|e| format!("cannot load settings: {e}"))
+        .and_then(|s| s.validate().map(|()| s).map_err(|e| e.to_string()));
+    checked.unwrap_or_else(|message| {
+        eprintln!("museum-server: {message}");
+        std::process::exit(EXIT_BAD_SETTINGS)
+    })
+}
+
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     museum_server::telemetry::init();
     let cli = Cli::parse();
-    let settings = Settings::load(cli.config.as_deref()).context("loading settings")?;
+    let settings = settings(&cli);
     let app = Application::build(settings).await?;
     tracing::info!(port = app.port(), "listening");
     app.run_until_stopped().await.context("server failed")

@@ -13,7 +13,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::configuration::Settings;
 use crate::state::AppState;
-use crate::{metrics, routes};
+use crate::{metrics, routes, telemetry};
 
 /// How often the published versions are checked (a cheap read of each museum's `CURRENT`).
 const RELOAD_POLL: Duration = Duration::from_secs(1);
@@ -22,6 +22,20 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    /// Stopped when the server stops (or the application is dropped unstarted).
+    tasks: BackgroundTasks,
+}
+
+/// Background tasks of one application, aborted when dropped.
+#[derive(Debug)]
+struct BackgroundTasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for BackgroundTasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for Application {
@@ -35,6 +49,7 @@ impl Application {
     /// A missing bundle is not fatal: the server starts unready (503) and
     /// picks the bundle up once one is published.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.validate()?;
         let model = ModelManifest::load(&settings.recognizer.model)?;
         let ort_library =
             settings.ort_library().context("no ONNX Runtime library: set recognizer.ort_library or ORT_DYLIB_PATH")?;
@@ -76,23 +91,25 @@ impl Application {
         let metrics = web::Data::new(state.metrics.clone());
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(crate::admin::scope::authorize))
                 .wrap(from_fn(metrics::track))
-                .wrap(from_fn(routes::attach_request_id))
+                .wrap(from_fn(telemetry::request_id_scope))
                 .wrap(TracingLogger::default())
                 .app_data(app_state.clone())
                 .app_data(metrics.clone())
                 .configure(routes::configure)
         })
-        .workers(settings.server.workers.max(1))
+        .workers(settings.server.workers)
         .shutdown_timeout(settings.server.shutdown_timeout_s)
         .listen(listener)?
         .run();
-        tokio::spawn(watch_published(state.clone()));
-        if settings.wechat.token_check_every_s > 0 {
+        let mut tasks = BackgroundTasks(vec![tokio::spawn(watch_published(state.clone()))]);
+        // Only a feature calling a WeChat API with the token needs it kept fresh.
+        if settings.wechat.keep_access_token {
             let every = Duration::from_secs(settings.wechat.token_check_every_s);
-            tokio::spawn(state.tokens.clone().keep_fresh(every));
+            tasks.0.push(tokio::spawn(state.tokens.clone().keep_fresh(every)));
         }
-        Ok(Self { port, server, state })
+        Ok(Self { port, server, state, tasks })
     }
 
     pub fn port(&self) -> u16 {
@@ -108,9 +125,14 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until SIGINT/SIGTERM; in-flight requests are drained first.
+    /// Serves until SIGINT/SIGTERM (or a stop through [`Application::handle`]);
+    /// in-flight requests are drained first, then the background tasks stop.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Self { server, tasks, .. } = self;
+        let result = server.await;
+        drop(tasks);
+        tracing::info!("server stopped; background tasks stopped");
+        result
     }
 }
 

@@ -64,7 +64,8 @@ impl Catalog {
                 Some(_) => Ok(key),
             };
         }
-        let holders: Vec<&String> = self.bundles.iter().filter(|(_, b)| b.exhibit(id).is_some()).map(|(m, _)| m).collect();
+        let holders: Vec<&String> =
+            self.bundles.iter().filter(|(_, b)| b.exhibit(id).is_some()).map(|(m, _)| m).collect();
         match holders.as_slice() {
             [] => Err(ApiError::ExhibitNotFound(id.to_owned())),
             [one] => Ok(ExhibitKey::new(one.as_str(), id)),
@@ -113,7 +114,7 @@ impl AppState {
         let timeout = std::time::Duration::from_millis(settings.redis.timeout_ms);
         let store = Arc::new(RedisStore::new(&settings.redis.url, timeout)?);
         let wechat = Arc::new(WechatClient::new(settings.wechat.api.clone())?);
-        let queue_capacity = (settings.recognizer.sessions + settings.recognizer.queue).max(1);
+        let queue_capacity = settings.recognizer.sessions + settings.recognizer.queue;
         Ok(Self {
             recognizer,
             model,
@@ -121,7 +122,7 @@ impl AppState {
             catalog: RwLock::new(Arc::new(Catalog::default())),
             queue: Arc::new(Semaphore::new(queue_capacity)),
             queue_capacity,
-            running: Arc::new(Semaphore::new(settings.recognizer.sessions.max(1))),
+            running: Arc::new(Semaphore::new(settings.recognizer.sessions)),
             cache: Cache::new(store.clone(), settings.redis.cache_ttl_s),
             sessions: Sessions::new(store.clone(), settings.sessions.ttl_s),
             visitors: Visitors::new(store.clone()),
@@ -197,6 +198,6 @@ fn builder_model_args(settings: &Settings) -> Vec<String> {
     if let Some(ort) = settings.ort_library() {
         args.extend(["--ort-lib".to_owned(), ort.display().to_string()]);
     }
-    args.extend(["--threads".to_owned(), settings.admin.build_threads.max(1).to_string()]);
+    args.extend(["--threads".to_owned(), settings.admin.build_threads.to_string()]);
     args
 }

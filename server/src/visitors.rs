@@ -199,11 +199,8 @@ impl Visitors {
               end
             end
             return removed";
-        let args = [
-            if museum.is_some() { "1" } else { "0" }.to_owned(),
-            museum.unwrap_or_default().to_owned(),
-            id.to_owned(),
-        ];
+        let args =
+            [if museum.is_some() { "1" } else { "0" }.to_owned(), museum.unwrap_or_default().to_owned(), id.to_owned()];
         let n: u32 = self.run(list, openid, &redis::Script::new(REMOVE), &args, resolve).await?;
         Ok(n > 0)
     }

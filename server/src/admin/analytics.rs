@@ -52,7 +52,8 @@ impl Analytics {
 
     /// Counts one answer: under the museum it was scoped to, or (across all
     /// museums) under the museum that matched, else [`ALL`].
-    pub async fn record(&self, scope: Option<&str>, r: &Recognition, photo: &[u8]) {
+    /// `photo_sha256` is needed only when nothing matched.
+    pub async fn record(&self, scope: Option<&str>, r: &Recognition, photo_sha256: Option<&str>) {
         let Some(mut c) = self.store.connection().await else { return };
         let status = r.decision.status();
         let matched = r.matched();
@@ -63,8 +64,8 @@ impl Analytics {
         if let Some(c) = matched {
             pipe.zincr(key(&c.exhibit.museum, "exhibits"), &c.exhibit.id, 1).ignore();
         }
-        if matches!(r.decision, Decision::NoMatch { .. }) {
-            pipe.zincr(key(museum, "missed"), recognizer::sha256_bytes(photo), 1).ignore();
+        if let (Decision::NoMatch { .. }, Some(sha)) = (&r.decision, photo_sha256) {
+            pipe.zincr(key(museum, "missed"), sha, 1).ignore();
         }
         if let Err(e) = pipe.query_async::<()>(&mut c).await {
             tracing::warn!(error = %e, "analytics not recorded");

@@ -1,8 +1,12 @@
 //! Background jobs: imports, builds and incremental changes run as
-//! `index-builder` child processes (`--json`: one event per line), so the
-//! server never writes a bundle itself, a build's memory never counts
-//! against the serving process, and a build that dies or is killed leaves
-//! the published bundle as it was (the builder's own invariant).
+//! `index-builder` child processes (`--json`: one `builder_protocol::Event`
+//! per line), so the server never writes a bundle itself (it does not link
+//! the bundle store), a build's memory never counts against the serving
+//! process, and a build that dies or is killed leaves the published bundle
+//! as it was (the builder's own invariant). The builder also takes the
+//! museum's OS file lock and publishes by compare-and-swap, so the rule
+//! below is a courtesy to clients (a quick 409), not what keeps bundles
+//! consistent.
 //!
 //! A job's state lives in this process (the one running it) and is mirrored
 //! to Redis (`mo:job:v1:<id>`, 7 days) so any server process can report it.
@@ -11,17 +15,18 @@
 //! museum is held in this process and by a Redis lock (`SET NX` with an
 //! expiry, renewed while the job runs, released by compare-and-delete), so a
 //! server that dies mid-job frees the museum within `LOCK_TTL_S`. With Redis
-//! down only the in-process rule holds (logged).
+//! down only the in-process rule holds (logged), and the builder's lock
+//! serialises what gets through.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
+use builder_protocol::{BuildReport, ChangeReport, Event, Failure, FailureKind, JobKind, JobState, ValidationReport};
 use chrono::Utc;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::error::ApiError;
@@ -39,23 +44,33 @@ pub struct JobProgress {
     pub total: u64,
 }
 
+/// What a job produced: its kind's report.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum JobResult {
+    Built(Box<BuildReport>),
+    Changed(ChangeReport),
+    Imported(ValidationReport),
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Job {
     pub id: String,
     pub museum: String,
-    /// import | build | upsert | delete
-    pub kind: String,
-    /// running | succeeded | failed
-    pub state: String,
+    pub kind: JobKind,
+    pub state: JobState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress: Option<JobProgress>,
     /// The validation report, once the records were read.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub validation: Option<Value>,
+    pub validation: Option<ValidationReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<Value>,
+    pub result: Option<JobResult>,
+    /// Why it failed, for the museum (internal causes are in the server log).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<FailureKind>,
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
@@ -96,48 +111,70 @@ impl Jobs {
     }
 
     /// Starts `index-builder <args>` for `museum`; `uses_model` adds the model arguments.
-    pub async fn start(
-        self: &Arc<Self>,
-        museum: &str,
-        kind: &str,
-        args: Vec<String>,
-        uses_model: bool,
-    ) -> Result<Job, ApiError> {
-        self.start_with_id(museum, kind, args, uses_model, uuid::Uuid::new_v4().simple().to_string()).await
+    pub async fn start(self: &Arc<Self>, museum: &str, kind: JobKind, args: Vec<String>) -> Result<Job, ApiError> {
+        self.start_with_id(museum, kind, args, uuid::Uuid::new_v4().simple().to_string()).await
     }
 
-    pub async fn start_with_id(
-        self: &Arc<Self>,
-        museum: &str,
-        kind: &str,
-        mut args: Vec<String>,
-        uses_model: bool,
-        id: String,
-    ) -> Result<Job, ApiError> {
+    /// Holds `museum` for job `id` in this process and across processes;
+    /// `Err` with the holder's id if another job has it.
+    async fn hold(&self, museum: &str, id: &str) -> Result<(), ApiError> {
         {
             let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(job) = busy.get(museum) {
                 return Err(ApiError::JobConflict { museum: museum.to_owned(), job: job.clone() });
             }
-            busy.insert(museum.to_owned(), id.clone());
+            busy.insert(museum.to_owned(), id.to_owned());
         }
-        if let Err(holder) = self.lock(museum, &id).await {
+        if let Err(holder) = self.lock(museum, id).await {
             self.busy.lock().unwrap_or_else(|p| p.into_inner()).remove(museum);
             return Err(ApiError::JobConflict { museum: museum.to_owned(), job: holder });
         }
-        if uses_model {
+        Ok(())
+    }
+
+    async fn release(&self, museum: &str, id: &str) {
+        self.unlock(museum, id).await;
+        self.busy.lock().unwrap_or_else(|p| p.into_inner()).remove(museum);
+    }
+
+    /// Runs `work` (a quick builder command: publish, rollback, gc) holding
+    /// `museum` as a job would, so it cannot interleave with one: taking
+    /// the museum is the check, not a look at whether it is free.
+    pub async fn exclusive<T>(
+        &self,
+        museum: &str,
+        work: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        self.hold(museum, &id).await?;
+        let out = work.await;
+        self.release(museum, &id).await;
+        out
+    }
+
+    pub async fn start_with_id(
+        self: &Arc<Self>,
+        museum: &str,
+        kind: JobKind,
+        mut args: Vec<String>,
+        id: String,
+    ) -> Result<Job, ApiError> {
+        self.hold(museum, &id).await?;
+        // Everything but an import embeds images.
+        if kind != JobKind::Import {
             args.extend(self.model_args.iter().cloned());
         }
         args.push("--json".into());
         let job = Job {
             id: id.clone(),
             museum: museum.to_owned(),
-            kind: kind.to_owned(),
-            state: "running".into(),
+            kind,
+            state: JobState::Running,
             progress: None,
             validation: None,
             result: None,
             error: None,
+            error_kind: None,
             created_at: Utc::now().to_rfc3339(),
             finished_at: None,
         };
@@ -179,7 +216,8 @@ impl Jobs {
         let mut child = match spawned {
             Ok(c) => c,
             Err(e) => {
-                self.finish(&id, Err(format!("cannot start {}: {e}", self.builder.display()))).await;
+                let message = format!("cannot start {}: {e}", self.builder.display());
+                self.finish(&id, Err(Failure { kind: FailureKind::Internal, message, issues: Vec::new() })).await;
                 return;
             }
         };
@@ -196,32 +234,27 @@ impl Jobs {
                 tail
             })
         });
-        let mut error = None;
-        let mut result = None;
+        let mut outcome: Option<Result<JobResult, Failure>> = None;
         if let Some(out) = child.stdout.take() {
             let mut lines = BufReader::new(out).lines();
             let mut last_mirror = std::time::Instant::now();
             while let Ok(Some(line)) = lines.next_line().await {
-                let Ok(event) = serde_json::from_str::<Value>(&line) else { continue };
-                let kind = event.get("event").and_then(Value::as_str).unwrap_or("").to_owned();
+                let Some(event) = Event::from_line(&line) else {
+                    tracing::warn!(job = %id, line, "index-builder printed a line that is not an event");
+                    continue;
+                };
                 let mut stage_changed = false;
-                self.update(&id, |job| match kind.as_str() {
-                    "progress" => {
-                        let p = JobProgress {
-                            stage: event["stage"].as_str().unwrap_or("").to_owned(),
-                            done: event["done"].as_u64().unwrap_or(0),
-                            total: event["total"].as_u64().unwrap_or(0),
-                        };
-                        stage_changed = job.progress.as_ref().is_none_or(|o| o.stage != p.stage);
-                        job.progress = Some(p);
-                    }
-                    "validated" => job.validation = Some(strip_event(&event)),
-                    _ => {}
-                });
-                match kind.as_str() {
-                    "result" => result = Some(strip_event(&event)),
-                    "error" => error = event["error"].as_str().map(str::to_owned),
-                    _ => {}
+                match event {
+                    Event::Progress { stage, done, total } => self.update(&id, |job| {
+                        stage_changed = job.progress.as_ref().is_none_or(|o| o.stage != stage);
+                        job.progress = Some(JobProgress { stage, done, total });
+                    }),
+                    Event::Validated(report) => self.update(&id, |job| job.validation = Some(report)),
+                    Event::Imported(report) => outcome = Some(Ok(JobResult::Imported(report))),
+                    Event::Built(report) => outcome = Some(Ok(JobResult::Built(report))),
+                    Event::Changed(report) => outcome = Some(Ok(JobResult::Changed(report))),
+                    Event::Failed(failure) => outcome = Some(Err(failure)),
+                    other => tracing::warn!(job = %id, ?other, "unexpected event from index-builder"),
                 }
                 // Mirror progress to Redis at most a few times a second.
                 if stage_changed || last_mirror.elapsed() > std::time::Duration::from_millis(500) {
@@ -235,11 +268,16 @@ impl Jobs {
             Some(h) => h.await.unwrap_or_default(),
             None => Vec::new(),
         };
-        let outcome = match (status, result) {
-            (Ok(s), Some(r)) if s.success() => Ok(r),
-            (Ok(s), _) => Err(error.unwrap_or_else(|| format!("index-builder exited with {s}: {}", tail.join(" | ")))),
-            (Err(e), _) => Err(format!("index-builder: {e}")),
+        let crashed = |why: String| Failure { kind: FailureKind::Internal, message: why, issues: Vec::new() };
+        let outcome = match (status, outcome) {
+            (Ok(s), Some(Ok(r))) if s.success() => Ok(r),
+            (_, Some(Err(f))) => Err(f),
+            (Ok(s), _) => Err(crashed(format!("index-builder exited with {s} without a result"))),
+            (Err(e), _) => Err(crashed(format!("index-builder: {e}"))),
         };
+        if outcome.is_err() && !tail.is_empty() {
+            tracing::warn!(job = %id, stderr = %tail.join(" | "), "index-builder's last words");
+        }
         self.finish(&id, outcome).await;
     }
 
@@ -249,21 +287,22 @@ impl Jobs {
         }
     }
 
-    async fn finish(&self, id: &str, outcome: Result<Value, String>) {
+    async fn finish(&self, id: &str, outcome: Result<JobResult, Failure>) {
         let mut museum = None;
         self.update(id, |job| {
             match &outcome {
                 Ok(result) => {
-                    job.state = "succeeded".into();
-                    job.result = Some(result.clone());
+                    job.state = JobState::Succeeded;
                     // An import's result is its validation report.
-                    if job.kind == "import" {
-                        job.validation = Some(result.clone());
+                    if let JobResult::Imported(report) = result {
+                        job.validation = Some(report.clone());
                     }
+                    job.result = Some(result.clone());
                 }
-                Err(e) => {
-                    job.state = "failed".into();
-                    job.error = Some(e.clone());
+                Err(f) => {
+                    job.state = JobState::Failed;
+                    job.error = Some(f.public_message().to_owned());
+                    job.error_kind = Some(f.kind);
                 }
             }
             job.finished_at = Some(Utc::now().to_rfc3339());
@@ -271,12 +310,11 @@ impl Jobs {
         });
         match &outcome {
             Ok(_) => tracing::info!(job = %id, "job succeeded"),
-            Err(e) => tracing::warn!(job = %id, error = %e, "job failed"),
+            Err(f) => tracing::warn!(job = %id, kind = ?f.kind, error = %f.message, "job failed"),
         }
         self.mirror(id).await;
         if let Some(m) = museum {
-            self.unlock(&m, id).await;
-            self.busy.lock().unwrap_or_else(|p| p.into_inner()).remove(&m);
+            self.release(&m, id).await;
         }
     }
 
@@ -349,14 +387,6 @@ impl Jobs {
         let mut c = self.store.connection().await?;
         c.get::<_, Option<String>>(lock_key(museum)).await.ok().flatten()
     }
-}
-
-fn strip_event(event: &Value) -> Value {
-    let mut v = event.clone();
-    if let Some(map) = v.as_object_mut() {
-        map.remove("event");
-    }
-    v
 }
 
 /// Where the `index-builder` binary is: as configured, else next to this

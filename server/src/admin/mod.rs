@@ -4,7 +4,9 @@
 //! Every route under `/api/v1/admin` takes `Authorization: Bearer <key>`:
 //! the operator key (configuration) reaches everything; a museum key reaches
 //! only its own museum's routes (checked before anything about the museum is
-//! read, so a key cannot even learn whether another museum exists).
+//! read, so a key cannot even learn whether another museum exists). One
+//! middleware ([`scope`]) decides that for every admin path before routing;
+//! handlers take its decision as an extractor.
 //! Bundle-changing work runs as `index-builder` jobs ([`jobs`]); this module
 //! writes only museum profiles and uploaded inputs under `admin.data_dir`.
 
@@ -12,6 +14,7 @@ pub mod analytics;
 pub mod jobs;
 pub mod registry;
 pub mod routes;
+pub mod scope;
 
 pub use analytics::Analytics;
 pub use jobs::Jobs;

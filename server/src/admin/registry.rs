@@ -7,8 +7,9 @@
 //! so finding the museum behind a key reads one file. Files are replaced by
 //! rename, so a reader never sees half a file.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use rand::RngCore;
@@ -60,7 +61,13 @@ pub struct Registry {
     dir: PathBuf,
     /// Serialises read-modify-write of profiles within this process.
     write: Mutex<()>,
+    /// Profiles as last read, with the file's (modified time, length) then:
+    /// a request costs a `stat`, not a read and a parse, and a change made
+    /// by another server process (a key revoked) is seen at once.
+    cache: Mutex<HashMap<String, (FileStamp, Arc<MuseumProfile>)>>,
 }
+
+type FileStamp = (std::time::SystemTime, u64);
 
 fn sha256(s: &str) -> String {
     recognizer::sha256_bytes(s.as_bytes())
@@ -73,7 +80,7 @@ fn same(a: &str, b: &str) -> bool {
 
 impl Registry {
     pub fn new(dir: PathBuf) -> Self {
-        Self { dir, write: Mutex::new(()) }
+        Self { dir, write: Mutex::new(()), cache: Mutex::default() }
     }
 
     pub fn museum_dir(&self, id: &str) -> PathBuf {
@@ -85,17 +92,37 @@ impl Registry {
     }
 
     pub fn museum(&self, id: &str) -> Result<Option<MuseumProfile>, RegistryError> {
+        Ok(self.profile(id)?.map(|p| (*p).clone()))
+    }
+
+    /// A museum's profile, from the cache while its file is unchanged.
+    pub fn profile(&self, id: &str) -> Result<Option<Arc<MuseumProfile>>, RegistryError> {
         if !valid_museum_id(id) {
             return Ok(None);
         }
         let path = self.profile_path(id);
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map(Some).map_err(|e| RegistryError::Corrupt(path, e.to_string()))
+        let stamp = match std::fs::metadata(&path) {
+            Ok(m) => (m.modified()?, m.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+                return Ok(None);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
+            Err(e) => return Err(e.into()),
+        };
+        if let Some((at, p)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(id)
+            && *at == stamp
+        {
+            return Ok(Some(p.clone()));
         }
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let profile: Arc<MuseumProfile> =
+            Arc::new(serde_json::from_slice(&bytes).map_err(|e| RegistryError::Corrupt(path, e.to_string()))?);
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned(), (stamp, profile.clone()));
+        Ok(Some(profile))
     }
 
     pub fn list(&self) -> Result<Vec<MuseumProfile>, RegistryError> {
@@ -160,7 +187,7 @@ impl Registry {
             return Some(Principal::Operator);
         }
         let museum = key.strip_prefix("mk.")?.split_once('.')?.0;
-        let profile = self.museum(museum).ok()??;
+        let profile = self.profile(museum).ok()??;
         let hash = sha256(key);
         profile.keys.iter().any(|k| same(&k.sha256, &hash)).then(|| Principal::Museum(museum.to_owned()))
     }
@@ -169,6 +196,7 @@ impl Registry {
         let dir = self.museum_dir(&profile.id);
         std::fs::create_dir_all(&dir)?;
         write_atomic(&self.profile_path(&profile.id), &serde_json::to_vec_pretty(profile).unwrap_or_default())?;
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(&profile.id);
         Ok(())
     }
 }
@@ -183,7 +211,7 @@ fn new_key(profile: &mut MuseumProfile, label: Option<String>) -> String {
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and
-/// a rename (as `recognizer::bundle::publish` replaces `CURRENT`).
+/// a rename (as the builder's bundle store replaces `CURRENT`).
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut tmp = tempfile::NamedTempFile::new_in(path.parent().unwrap_or(Path::new(".")))?;

@@ -4,46 +4,17 @@ use std::path::{Path, PathBuf};
 
 use actix_multipart::Multipart;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
+use builder_protocol::{Event, Failure, FailureKind, JobKind, ValidationReport};
 use futures_util::StreamExt;
 use recognizer::bundle::{self, LangText, valid_museum_id};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-use super::registry::{Principal, RegistryError};
+use super::registry::RegistryError;
+use super::scope::{MuseumScope, OperatorScope};
 use crate::error::{ApiError, ok};
-use crate::routes::auth::bearer_token;
 use crate::state::AppState;
-
-fn principal(state: &AppState, req: &HttpRequest) -> Result<Principal, ApiError> {
-    let operator = state.settings.admin.operator_key.expose();
-    if operator.is_empty() {
-        return Err(ApiError::AdminDisabled);
-    }
-    let key = bearer_token(req).ok_or(ApiError::AdminKeyRequired)?;
-    state.registry.authenticate(key, operator).ok_or(ApiError::AdminKeyRequired)
-}
-
-fn operator(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
-    match principal(state, req)? {
-        Principal::Operator => Ok(()),
-        Principal::Museum(_) => Err(ApiError::AdminForbidden),
-    }
-}
-
-/// The caller may act for `museum` (its own key, or the operator), and the museum exists.
-fn for_museum(state: &AppState, req: &HttpRequest, museum: &str) -> Result<(), ApiError> {
-    match principal(state, req)? {
-        Principal::Operator => {}
-        Principal::Museum(m) if m == museum => {}
-        Principal::Museum(_) => return Err(ApiError::AdminForbidden),
-    }
-    match state.registry.museum(museum) {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(ApiError::MuseumNotFound(museum.to_owned())),
-        Err(e) => Err(ApiError::Internal(e.into())),
-    }
-}
 
 fn registry_error(e: RegistryError) -> ApiError {
     match e {
@@ -76,10 +47,9 @@ pub struct CreateMuseum {
 #[post("/api/v1/admin/museums")]
 pub async fn create_museum(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    _operator: OperatorScope,
     body: Result<web::Json<CreateMuseum>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    operator(&state, &req)?;
     let body = body.map_err(body_error)?.into_inner();
     let (profile, key) = state.registry.create(&body.id, body.name).map_err(registry_error)?;
     tracing::info!(museum = %profile.id, "museum created");
@@ -109,8 +79,7 @@ async fn profile_json(state: &AppState, p: &super::registry::MuseumProfile) -> s
 }
 
 #[get("/api/v1/admin/museums")]
-pub async fn list_museums(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    operator(&state, &req)?;
+pub async fn list_museums(state: web::Data<AppState>, _operator: OperatorScope) -> Result<HttpResponse, ApiError> {
     let museums = state.registry.list().map_err(registry_error)?;
     let mut out = Vec::with_capacity(museums.len());
     for p in &museums {
@@ -122,10 +91,9 @@ pub async fn list_museums(state: web::Data<AppState>, req: HttpRequest) -> Resul
 #[get("/api/v1/admin/museums/{museum}")]
 pub async fn get_museum(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    _scope: MuseumScope,
     museum: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    for_museum(&state, &req, &museum)?;
     let profile =
         state.registry.museum(&museum).map_err(registry_error)?.ok_or(ApiError::MuseumNotFound(museum.clone()))?;
     Ok(ok(profile_json(&state, &profile).await))
@@ -139,11 +107,10 @@ pub struct NewKey {
 #[post("/api/v1/admin/museums/{museum}/keys")]
 pub async fn create_key(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    _scope: MuseumScope,
     museum: web::Path<String>,
     body: Option<web::Json<NewKey>>,
 ) -> Result<HttpResponse, ApiError> {
-    for_museum(&state, &req, &museum)?;
     let label = body.and_then(|b| b.into_inner().label);
     let (entry, key) = state.registry.add_key(&museum, label).map_err(registry_error)?;
     Ok(ok(json!({ "api_key": key, "key_id": entry.id, "note": "the key is shown only now; store it safely" })))
@@ -152,11 +119,10 @@ pub async fn create_key(
 #[delete("/api/v1/admin/museums/{museum}/keys/{key_id}")]
 pub async fn revoke_key(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    _scope: MuseumScope,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (museum, key_id) = path.into_inner();
-    for_museum(&state, &req, &museum)?;
     let revoked = state.registry.revoke_key(&museum, &key_id).map_err(registry_error)?;
     Ok(ok(json!({ "revoked": revoked })))
 }
@@ -232,17 +198,17 @@ struct IiifImport {
 #[post("/api/v1/admin/museums/{museum}/imports")]
 pub async fn create_import(
     state: web::Data<AppState>,
+    _scope: MuseumScope,
     req: HttpRequest,
     museum: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    for_museum(&state, &req, &museum)?;
     let id = uuid::Uuid::new_v4().simple().to_string();
     let dir = state.registry.museum_dir(&museum).join("imports").join(&id);
     // A refused upload leaves no trace.
     let started = async {
         let args = import_args(&state, &req, payload, &museum, &dir).await?;
-        state.jobs.start_with_id(&museum, "import", args, false, id).await
+        state.jobs.start_with_id(&museum, JobKind::Import, args, id).await
     };
     let job = started.await.inspect_err(|_| discard(&dir))?;
     Ok(ok(json!({ "import_id": job.id, "job": job })))
@@ -301,19 +267,19 @@ async fn import_args(
 #[get("/api/v1/admin/museums/{museum}/imports/{id}")]
 pub async fn get_import(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    _scope: MuseumScope,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (museum, id) = path.into_inner();
-    for_museum(&state, &req, &museum)?;
     if !id.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(ApiError::ImportNotFound(id));
     }
     let dir = state.registry.museum_dir(&museum).join("imports").join(&id);
     let report = std::fs::read(dir.join("staged/report.json"))
         .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
-    let job = state.jobs.get(&id).await;
+        .and_then(|b| serde_json::from_slice::<ValidationReport>(&b).ok());
+    // Another museum's job is not this museum's import, whatever its id.
+    let job = state.jobs.get(&id).await.filter(|j| j.museum == museum && j.kind == JobKind::Import);
     if report.is_none() && job.is_none() {
         return Err(ApiError::ImportNotFound(id));
     }
@@ -333,11 +299,10 @@ pub struct BuildBody {
 #[post("/api/v1/admin/museums/{museum}/builds")]
 pub async fn create_build(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    _scope: MuseumScope,
     museum: web::Path<String>,
     body: Result<web::Json<BuildBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    for_museum(&state, &req, &museum)?;
     let body = body.map_err(body_error)?.into_inner();
     if !body.import_id.chars().all(|c| c.is_ascii_hexdigit()) || body.import_id.is_empty() {
         return Err(ApiError::ImportNotFound(body.import_id));
@@ -363,18 +328,17 @@ pub async fn create_build(
     if body.publish == Some(false) {
         args.push("--no-publish".into());
     }
-    let job = state.jobs.start(&museum, "build", args, true).await?;
+    let job = state.jobs.start(&museum, JobKind::Build, args).await?;
     Ok(ok(json!({ "job": job })))
 }
 
 #[get("/api/v1/admin/museums/{museum}/jobs/{job}")]
 pub async fn get_job(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    _scope: MuseumScope,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (museum, id) = path.into_inner();
-    for_museum(&state, &req, &museum)?;
     match state.jobs.get(&id).await {
         Some(job) if job.museum == museum => Ok(ok(job)),
         _ => Err(ApiError::JobNotFound(id)),
@@ -384,10 +348,9 @@ pub async fn get_job(
 #[get("/api/v1/admin/museums/{museum}/versions")]
 pub async fn list_versions(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    _scope: MuseumScope,
     museum: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    for_museum(&state, &req, &museum)?;
     let root = museum_root(&state, &museum)?;
     let versions = bundle::list_versions(&root).map_err(|e| ApiError::Internal(e.into()))?;
     let published = bundle::current_version(&root).map_err(|e| ApiError::Internal(e.into()))?;
@@ -400,20 +363,45 @@ pub struct VersionBody {
     version: Option<String>,
 }
 
+/// How long a quick builder command (publish, rollback, gc, validate)
+/// waits for a builder working on the museum outside this server (an
+/// operator's CLI) before the request gives up.
+const QUICK_LOCK_WAIT_S: &str = "10";
+
 /// Runs a quick `index-builder` command to its end (publishing and gc are
-/// renames and deletes; the builder stays the only writer of bundles).
-async fn run_builder(state: &AppState, args: &[String]) -> Result<String, ApiError> {
+/// renames and deletes; the builder stays the only writer of bundles) and
+/// returns its result event. A failure becomes the API's error: internal
+/// ones opaque (logged), the rest with the builder's message, which names
+/// no server path.
+async fn run_builder(state: &AppState, args: &[String]) -> Result<Event, ApiError> {
     let out = tokio::process::Command::new(state.jobs.builder())
         .args(args)
+        .args(["--json", "--lock-wait", QUICK_LOCK_WAIT_S])
         .stdin(std::process::Stdio::null())
         .output()
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot run {}: {e}", state.jobs.builder().display())))?;
-    if !out.status.success() {
-        let msg = String::from_utf8_lossy(&out.stderr).trim().trim_start_matches("error: ").to_owned();
-        return Err(ApiError::LifecycleRefused(msg));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().filter_map(Event::from_line).rfind(Event::is_final);
+    match last {
+        Some(Event::Failed(f)) => Err(builder_failure(f, &out.stderr)),
+        Some(event) if out.status.success() => Ok(event),
+        _ => Err(ApiError::Internal(anyhow::anyhow!(
+            "index-builder {} exited with {} without a result: {}",
+            args.first().map_or("", String::as_str),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))),
     }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn builder_failure(f: Failure, stderr: &[u8]) -> ApiError {
+    match f.kind {
+        FailureKind::Internal => {
+            ApiError::Internal(anyhow::anyhow!("{} ({})", f.message, String::from_utf8_lossy(stderr).trim()))
+        }
+        _ => ApiError::LifecycleRefused(f.public_message().to_owned()),
+    }
 }
 
 fn lifecycle_args(state: &AppState, command: &str, museum: &str) -> Vec<String> {
@@ -433,9 +421,6 @@ async fn switch(
     command: &str,
     version: Option<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(job) = state.jobs.running(museum).await {
-        return Err(ApiError::JobConflict { museum: museum.to_owned(), job });
-    }
     let root = museum_root(state, museum)?;
     if let Some(v) = &version {
         let known = bundle::list_versions(&root).map_err(|e| ApiError::Internal(e.into()))?;
@@ -445,19 +430,20 @@ async fn switch(
     }
     let mut args = lifecycle_args(state, command, museum);
     args.extend(version);
-    run_builder(state, &args).await?;
-    let published = bundle::current_version(&root).map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(ok(json!({ "published": published })))
+    // Held like a job, so no build or change of this museum starts meanwhile.
+    match state.jobs.exclusive(museum, run_builder(state, &args)).await? {
+        Event::Published { version, .. } => Ok(ok(json!({ "published": version }))),
+        other => Err(ApiError::Internal(anyhow::anyhow!("index-builder {command} answered {other:?}"))),
+    }
 }
 
 #[post("/api/v1/admin/museums/{museum}/publish")]
 pub async fn publish(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    _scope: MuseumScope,
     museum: web::Path<String>,
     body: Result<web::Json<VersionBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    for_museum(&state, &req, &museum)?;
     let version = body.map_err(body_error)?.into_inner().version;
     let version = version.ok_or(ApiError::InvalidParameter { name: "version", reason: "required".into() })?;
     switch(&state, &museum, "publish", Some(version)).await
@@ -466,11 +452,10 @@ pub async fn publish(
 #[post("/api/v1/admin/museums/{museum}/rollback")]
 pub async fn rollback(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    _scope: MuseumScope,
     museum: web::Path<String>,
     body: Option<web::Json<VersionBody>>,
 ) -> Result<HttpResponse, ApiError> {
-    for_museum(&state, &req, &museum)?;
     switch(&state, &museum, "rollback", body.and_then(|b| b.into_inner().version)).await
 }
 
@@ -482,20 +467,26 @@ pub struct GcBody {
 #[post("/api/v1/admin/museums/{museum}/gc")]
 pub async fn gc(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    _operator: OperatorScope,
     museum: web::Path<String>,
     body: Option<web::Json<GcBody>>,
 ) -> Result<HttpResponse, ApiError> {
-    operator(&state, &req)?;
     if !valid_museum_id(&museum) {
         return Err(ApiError::MuseumNotFound(museum.into_inner()));
     }
-    let keep = body.and_then(|b| b.into_inner().keep).unwrap_or(state.settings.admin.keep_versions).max(1);
+    let keep = body.and_then(|b| b.into_inner().keep).unwrap_or(state.settings.admin.keep_versions);
+    if keep == 0 {
+        return Err(ApiError::InvalidParameter {
+            name: "keep",
+            reason: "at least 1 (the published version is always kept)".into(),
+        });
+    }
     let mut args = lifecycle_args(&state, "gc", &museum);
     args.extend(["--keep".into(), keep.to_string()]);
-    let out = run_builder(&state, &args).await?;
-    let removed: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("removed ")).collect();
-    Ok(ok(json!({ "removed": removed, "kept": keep })))
+    match state.jobs.exclusive(&museum, run_builder(&state, &args)).await? {
+        Event::Collected { removed, kept, .. } => Ok(ok(json!({ "removed": removed, "kept": kept }))),
+        other => Err(ApiError::Internal(anyhow::anyhow!("index-builder gc answered {other:?}"))),
+    }
 }
 
 /// Adds or replaces one exhibit: multipart `record` (the record as JSON; its
@@ -504,17 +495,17 @@ pub async fn gc(
 #[put("/api/v1/admin/museums/{museum}/exhibits/{id}")]
 pub async fn upsert_exhibit(
     state: web::Data<AppState>,
+    _scope: MuseumScope,
     req: HttpRequest,
     path: web::Path<(String, String)>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (museum, id) = path.into_inner();
-    for_museum(&state, &req, &museum)?;
     let dir = state.registry.museum_dir(&museum).join("changes").join(uuid::Uuid::new_v4().simple().to_string());
     // A refused change leaves no trace.
     let started = async {
         let (args, report) = upsert_args(&state, &req, payload, &museum, &id, &dir).await?;
-        Ok::<_, ApiError>((state.jobs.start(&museum, "upsert", args, true).await?, report))
+        Ok::<_, ApiError>((state.jobs.start(&museum, JobKind::Upsert, args).await?, report))
     };
     let (job, report) = started.await.inspect_err(|_| discard(&dir))?;
     Ok(ok(json!({ "job": job, "validation": report })))
@@ -530,7 +521,7 @@ async fn upsert_args(
     museum: &str,
     id: &str,
     dir: &Path,
-) -> Result<(Vec<String>, serde_json::Value), ApiError> {
+) -> Result<(Vec<String>, ValidationReport), ApiError> {
     tokio::fs::create_dir_all(dir).await.map_err(|e| ApiError::Internal(e.into()))?;
     let saved = save_fields(req, payload, dir, state.settings.server.max_upload_bytes * 8).await?;
     let record_file = saved.iter().find(|(n, _, _)| n == "record").ok_or(ApiError::InvalidParameter {
@@ -572,19 +563,13 @@ async fn upsert_args(
         records.display().to_string(),
         "--images".into(),
         dir.display().to_string(),
-        "--json".into(),
     ];
-    let out = run_builder(state, &args).await?;
-    let report: serde_json::Value = serde_json::from_str(&out).map_err(|e| ApiError::Internal(e.into()))?;
-    if report["rejected"].as_u64() != Some(0) {
-        let reasons: Vec<String> = report["records"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|r| r["reasons"].as_array().cloned().unwrap_or_default())
-            .filter_map(|r| r.as_str().map(str::to_owned))
-            .collect();
-        return Err(ApiError::InvalidParameter { name: "record", reason: reasons.join("; ") });
+    let report = match run_builder(state, &args).await? {
+        Event::Imported(report) => report,
+        other => return Err(ApiError::Internal(anyhow::anyhow!("index-builder validate answered {other:?}"))),
+    };
+    if report.rejected != 0 {
+        return Err(ApiError::InvalidParameter { name: "record", reason: report.reasons().join("; ") });
     }
     let mut args = lifecycle_args(state, "upsert", museum);
     args.extend(["--records".into(), records.display().to_string(), "--images".into(), dir.display().to_string()]);
@@ -594,18 +579,17 @@ async fn upsert_args(
 #[delete("/api/v1/admin/museums/{museum}/exhibits/{id}")]
 pub async fn delete_exhibit(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    _scope: MuseumScope,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (museum, id) = path.into_inner();
-    for_museum(&state, &req, &museum)?;
     let served = state.catalog();
     if served.museum(&museum).and_then(|b| b.exhibit(&id)).is_none() {
         return Err(ApiError::ExhibitNotFound(id));
     }
     let mut args = lifecycle_args(&state, "delete", &museum);
     args.extend(["--exhibit".into(), id]);
-    let job = state.jobs.start(&museum, "delete", args, true).await?;
+    let job = state.jobs.start(&museum, JobKind::Delete, args).await?;
     Ok(ok(json!({ "job": job })))
 }
 
@@ -617,11 +601,10 @@ pub struct AnalyticsQuery {
 #[get("/api/v1/admin/museums/{museum}/analytics")]
 pub async fn analytics(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    _scope: MuseumScope,
     museum: web::Path<String>,
     query: web::Query<AnalyticsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    for_museum(&state, &req, &museum)?;
     let top = query.top.unwrap_or(20);
     if !(1..=1000).contains(&top) {
         return Err(ApiError::InvalidParameter { name: "top", reason: "from 1 to 1000".into() });

@@ -124,7 +124,6 @@ pub async fn remove(
     let visitor = require_visitor(&state, &req).await?;
     let catalog = state.catalog();
     let museum = query.museum.as_deref().filter(|m| !m.is_empty());
-    let removed =
-        state.visitors.remove(which, &visitor.openid, museum, &exhibit, &legacy_museum(&catalog)).await?;
+    let removed = state.visitors.remove(which, &visitor.openid, museum, &exhibit, &legacy_museum(&catalog)).await?;
     Ok(ok(json!({ "removed": removed })))
 }

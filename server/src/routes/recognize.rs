@@ -140,8 +140,20 @@ pub async fn recognize(
         None => catalog.bundles(),
     };
 
-    // The photo and the bundles' versions are hashed only when the cache is on.
-    let key = state.cache.key(|| recognizer::recognize::scope_label(&bundles), museum.as_deref(), &file);
+    // The photo (up to 16 MB) is hashed once, off the async workers: now for
+    // the cache key when the cache is on, else after recognition if nothing
+    // matched (the analytics of missed photos).
+    let photo = std::sync::Arc::new(file);
+    let sha = match state.cache.enabled() {
+        true => {
+            let p = photo.clone();
+            Some(web::block(move || recognizer::sha256_bytes(&p)).await.map_err(|e| ApiError::Internal(e.into()))?)
+        }
+        false => None,
+    };
+    let key = sha
+        .as_deref()
+        .map(|sha| state.cache.key(&recognizer::recognize::scope_label(&bundles), museum.as_deref(), sha));
     let media = state.settings.server.media_base_url.as_str();
     if let Some(key) = &key {
         if let Some(hit) = state.cache.get(key).await {
@@ -155,8 +167,8 @@ pub async fn recognize(
     let permit = state.queue.clone().try_acquire_owned().map_err(|_| ApiError::Busy)?;
     let span = tracing::Span::current();
     let worker_state = state.clone();
-    let photo = std::sync::Arc::new(file);
     let job_photo = photo.clone();
+    let job_sha = sha.clone();
     let running = state.running.clone();
     let job = async move {
         // Wait for a core; a request that times out meanwhile costs no CPU.
@@ -165,14 +177,18 @@ pub async fn recognize(
             // The permits are held until the work ends, even if the request
             // timed out: the queue bounds CPU work, not waiting clients.
             let _permits = (permit, run);
-            span.in_scope(|| worker_state.recognizer.recognize_across(&bundles, &job_photo))
+            let r = span.in_scope(|| worker_state.recognizer.recognize_across(&bundles, &job_photo));
+            let missed = r.as_ref().is_ok_and(|r| matches!(r.decision, Decision::NoMatch { .. }));
+            let sha = job_sha.or_else(|| missed.then(|| recognizer::sha256_bytes(&job_photo)));
+            r.map(|r| (r, sha))
         })
         .await
         .map_err(|e| ApiError::Internal(e.into()))
     };
-    let recognition = tokio::time::timeout(Duration::from_millis(limits.recognize_timeout_ms), job)
+    let (recognition, sha) = tokio::time::timeout(Duration::from_millis(limits.recognize_timeout_ms), job)
         .await
-        .map_err(|_| ApiError::Timeout)???;
+        .map_err(|_| ApiError::Timeout)??
+        .map_err(ApiError::from_recognition)?;
     let status = recognition.decision.status();
     tracing::info!(
         status,
@@ -183,11 +199,18 @@ pub async fn recognize(
     );
     state.metrics.observe_stages(&recognition.timings);
     state.metrics.outcomes.with_label_values(&[status]).inc();
-    if let Some(key) = &key {
-        state.cache.put(key, &recognition).await;
-    }
-    remember(&state, visitor.as_ref(), &recognition).await;
-    state.analytics.record(museum.as_deref(), &recognition, &photo).await;
+    // Best-effort writes, concurrently: one Redis round trip of waiting, not three.
+    let cache_put = async {
+        if let Some(key) = &key {
+            state.cache.put(key, &recognition).await;
+        }
+    };
+    futures_util::future::join3(
+        cache_put,
+        remember(&state, visitor.as_ref(), &recognition),
+        state.analytics.record(museum.as_deref(), &recognition, sha.as_deref()),
+    )
+    .await;
     Ok(ok(render(&catalog, &recognition, lang, media, false)))
 }
 
@@ -196,8 +219,7 @@ pub async fn recognize(
 async fn remember(state: &AppState, visitor: Option<&Session>, r: &Recognition) {
     let catalog = state.catalog();
     if let (Some(v), Decision::Matched { exhibit, .. }) = (visitor, &r.decision)
-        && let Err(e) =
-            state.visitors.add(List::History, &v.openid, exhibit, &super::me::legacy_museum(&catalog)).await
+        && let Err(e) = state.visitors.add(List::History, &v.openid, exhibit, &super::me::legacy_museum(&catalog)).await
     {
         tracing::warn!(error = %e, "could not record history");
     }
