@@ -23,6 +23,7 @@ pub mod configuration;
 pub mod error;
 pub mod metrics;
 pub mod ratelimit;
+pub mod redis_lock;
 pub mod redis_store;
 pub mod routes;
 pub mod sessions;

@@ -89,6 +89,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let app_state = state.clone();
         let metrics = web::Data::new(state.metrics.clone());
+        let max_upload_bytes = settings.server.max_upload_bytes;
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(crate::admin::scope::authorize))
@@ -96,6 +97,7 @@ impl Application {
                 .wrap(from_fn(telemetry::request_id_scope))
                 .wrap(TracingLogger::default())
                 .app_data(app_state.clone())
+                .app_data(routes::recognize::form_config(max_upload_bytes))
                 .app_data(metrics.clone())
                 .configure(routes::configure)
         })

@@ -24,6 +24,9 @@ use crate::wechat::token::AccessTokens;
 #[derive(Debug, Default, Clone)]
 pub struct Catalog {
     bundles: BTreeMap<String, Arc<Bundle>>,
+    /// Per museum, each exhibit's searchable text, lowercased once when the
+    /// bundle is loaded (in `exhibits()` order).
+    search: BTreeMap<String, Arc<Vec<String>>>,
 }
 
 impl Catalog {
@@ -34,6 +37,11 @@ impl Catalog {
     /// Museum ids and bundles, by id.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Arc<Bundle>)> {
         self.bundles.iter()
+    }
+
+    /// The searchable text of `museum`'s exhibits, in `exhibits()` order.
+    pub fn search_texts(&self, museum: &str) -> Option<&[String]> {
+        self.search.get(museum).map(|t| t.as_slice())
     }
 
     pub fn bundles(&self) -> Vec<Arc<Bundle>> {
@@ -162,8 +170,10 @@ impl AppState {
         let root = recognizer::bundle::museum_root(&self.bundle_root, museum)?;
         let bundle = Arc::new(Bundle::load_current(&root, &self.model)?);
         let version = bundle.version().to_owned();
+        let texts = Arc::new(bundle.exhibits().iter().map(crate::routes::museums::search_text).collect());
         self.update_catalog(|c| {
             c.bundles.insert(museum.to_owned(), bundle);
+            c.search.insert(museum.to_owned(), texts);
         });
         Ok(version)
     }
@@ -172,6 +182,7 @@ impl AppState {
     pub fn unload(&self, museum: &str) {
         self.update_catalog(|c| {
             c.bundles.remove(museum);
+            c.search.remove(museum);
         });
     }
 

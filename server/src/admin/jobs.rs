@@ -14,7 +14,7 @@
 //! racing an upsert would publish a bundle without the other's change. The
 //! museum is held in this process and by a Redis lock (`SET NX` with an
 //! expiry, renewed while the job runs, released by compare-and-delete), so a
-//! server that dies mid-job frees the museum within `LOCK_TTL_S`. With Redis
+//! server that dies mid-job frees the museum within `LOCK_TTL`. With Redis
 //! down only the in-process rule holds (logged), and the builder's lock
 //! serialises what gets through.
 
@@ -30,11 +30,16 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::error::ApiError;
+use crate::redis_lock::Lease;
 use crate::redis_store::RedisStore;
 
 const JOB_TTL_S: u64 = 7 * 24 * 3600;
+/// Finished jobs kept in memory (answering without Redis), at most this many...
+const FINISHED_KEPT: usize = 100;
+/// ...and for at most this long.
+const FINISHED_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
 /// Lifetime of a museum's job lock; renewed every `LOCK_RENEW` while the job runs.
-const LOCK_TTL_S: u64 = 120;
+const LOCK_TTL: std::time::Duration = std::time::Duration::from_secs(120);
 const LOCK_RENEW: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -83,6 +88,10 @@ pub struct Jobs {
     /// Arguments every model-using job gets (model, ORT library, threads).
     model_args: Vec<String>,
     jobs: Mutex<HashMap<String, Job>>,
+    /// Finished jobs, oldest first: dropped from `jobs` past `FINISHED_KEPT`
+    /// of them or `FINISHED_FOR` after they ended (their mirror in Redis
+    /// answers for 7 days).
+    finished: Mutex<std::collections::VecDeque<(std::time::Instant, String)>>,
     /// Museum -> the job holding it.
     busy: Mutex<HashMap<String, String>>,
 }
@@ -95,15 +104,9 @@ fn lock_key(museum: &str) -> String {
     format!("mo:job:lock:v1:{museum}")
 }
 
-/// Deletes or extends the lock only while `ARGV[1]` (the job id) holds it.
-const RELEASE: &str =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
-const RENEW: &str =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) else return 0 end";
-
 impl Jobs {
     pub fn new(store: Arc<RedisStore>, builder: PathBuf, model_args: Vec<String>) -> Self {
-        Self { store, builder, model_args, jobs: Mutex::default(), busy: Mutex::default() }
+        Self { store, builder, model_args, jobs: Mutex::default(), finished: Mutex::default(), busy: Mutex::default() }
     }
 
     pub fn builder(&self) -> &std::path::Path {
@@ -316,6 +319,26 @@ impl Jobs {
         if let Some(m) = museum {
             self.release(&m, id).await;
         }
+        self.prune(id);
+    }
+
+    /// Records `id` as finished and forgets the oldest finished jobs.
+    fn prune(&self, id: &str) {
+        let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
+        finished.push_back((std::time::Instant::now(), id.to_owned()));
+        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some((at, old)) = finished.front() {
+            if finished.len() <= FINISHED_KEPT && at.elapsed() < FINISHED_FOR {
+                break;
+            }
+            jobs.remove(old);
+            finished.pop_front();
+        }
+    }
+
+    /// Jobs this process holds in memory (running, or finished recently).
+    pub fn in_memory(&self) -> usize {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Takes the museum's Redis lock for job `id`; `Err(holder)` if another job has it.
@@ -324,17 +347,9 @@ impl Jobs {
             tracing::warn!(%museum, "redis down: the one-job-per-museum rule holds in this process only");
             return Ok(());
         };
-        let taken: Result<Option<String>, _> = redis::cmd("SET")
-            .arg(lock_key(museum))
-            .arg(id)
-            .arg("NX")
-            .arg("EX")
-            .arg(LOCK_TTL_S)
-            .query_async(&mut c)
-            .await;
-        match taken {
+        match Lease::try_acquire(&mut c, &lock_key(museum), id, LOCK_TTL).await {
             Ok(Some(_)) => Ok(()),
-            Ok(None) => Err(c.get::<_, Option<String>>(lock_key(museum)).await.ok().flatten().unwrap_or_default()),
+            Ok(None) => Err(Lease::holder(&mut c, &lock_key(museum)).await.ok().flatten().unwrap_or_default()),
             Err(e) => {
                 tracing::warn!(%museum, error = %e, "job lock unavailable: in-process rule only");
                 Ok(())
@@ -344,19 +359,19 @@ impl Jobs {
 
     async fn unlock(&self, museum: &str, id: &str) {
         let Some(mut c) = self.store.connection().await else { return };
-        let released: Result<i64, _> =
-            redis::Script::new(RELEASE).key(lock_key(museum)).arg(id).invoke_async(&mut c).await;
-        if let Err(e) = released {
+        if let Err(e) = Lease::of(&lock_key(museum), id).release(&mut c).await {
             tracing::warn!(%museum, error = %e, "job lock not released; it expires by itself");
         }
     }
 
     async fn renew(&self, museum: &str, id: &str) {
         let Some(mut c) = self.store.connection().await else { return };
-        let renewed: Result<i64, _> =
-            redis::Script::new(RENEW).key(lock_key(museum)).arg(id).arg(LOCK_TTL_S).invoke_async(&mut c).await;
-        if let Err(e) = renewed {
-            tracing::warn!(%museum, error = %e, "job lock not renewed");
+        match Lease::of(&lock_key(museum), id).renew(&mut c, LOCK_TTL).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(%museum, job = %id, "job lock expired and was taken; the builder's own lock still holds")
+            }
+            Err(e) => tracing::warn!(%museum, error = %e, "job lock not renewed"),
         }
     }
 
@@ -404,4 +419,42 @@ pub fn locate_builder(configured: &str) -> PathBuf {
         }
     }
     PathBuf::from("index-builder")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn job(id: &str) -> Job {
+        Job {
+            id: id.into(),
+            museum: "m".into(),
+            kind: JobKind::Build,
+            state: JobState::Succeeded,
+            progress: None,
+            validation: None,
+            result: None,
+            error: None,
+            error_kind: None,
+            created_at: String::new(),
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn finished_jobs_are_forgotten_past_the_cap_running_ones_never() {
+        let store = Arc::new(RedisStore::new("redis://127.0.0.1:1/", std::time::Duration::from_millis(10)).unwrap());
+        let jobs = Jobs::new(store, PathBuf::from("index-builder"), Vec::new());
+        jobs.jobs.lock().unwrap().insert("running".into(), Job { state: JobState::Running, ..job("running") });
+        for i in 0..FINISHED_KEPT + 30 {
+            let id = format!("j{i}");
+            jobs.jobs.lock().unwrap().insert(id.clone(), job(&id));
+            jobs.prune(&id);
+        }
+        assert_eq!(jobs.in_memory(), FINISHED_KEPT + 1);
+        let held = jobs.jobs.lock().unwrap();
+        assert!(held.contains_key("running") && held.contains_key(&format!("j{}", FINISHED_KEPT + 29)));
+        assert!(!held.contains_key("j0"), "the oldest finished job went first");
+    }
 }

@@ -51,7 +51,8 @@ pub async fn create_museum(
     body: Result<web::Json<CreateMuseum>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.map_err(body_error)?.into_inner();
-    let (profile, key) = state.registry.create(&body.id, body.name).map_err(registry_error)?;
+    let st = state.clone();
+    let (profile, key) = blocking(move || st.registry.create(&body.id, body.name)).await?.map_err(registry_error)?;
     tracing::info!(museum = %profile.id, "museum created");
     Ok(ok(json!({
         "museum": { "id": profile.id, "name": profile.name, "created_at": profile.created_at },
@@ -61,11 +62,23 @@ pub async fn create_museum(
     })))
 }
 
+/// The museum's profile (cached; a `stat` on the blocking pool).
+async fn scope_profile(state: &web::Data<AppState>, museum: &str) -> Result<super::registry::MuseumProfile, ApiError> {
+    let (st, id) = (state.clone(), museum.to_owned());
+    blocking(move || st.registry.museum(&id))
+        .await?
+        .map_err(registry_error)?
+        .ok_or(ApiError::MuseumNotFound(museum.to_owned()))
+}
+
 /// A profile as the API shows it: key ids, never their hashes.
 async fn profile_json(state: &AppState, p: &super::registry::MuseumProfile) -> serde_json::Value {
     let running = state.jobs.running(&p.id).await;
     let root = bundle::museum_root(state.bundle_root(), &p.id).ok();
-    let published = root.as_deref().and_then(|r| bundle::current_version(r).ok().flatten());
+    let published = match root {
+        Some(r) => blocking(move || bundle::current_version(&r).ok().flatten()).await.ok().flatten(),
+        None => None,
+    };
     let loaded = state.catalog().museum(&p.id).map(|b| b.version().to_owned());
     json!({
         "id": p.id,
@@ -80,7 +93,8 @@ async fn profile_json(state: &AppState, p: &super::registry::MuseumProfile) -> s
 
 #[get("/api/v1/admin/museums")]
 pub async fn list_museums(state: web::Data<AppState>, _operator: OperatorScope) -> Result<HttpResponse, ApiError> {
-    let museums = state.registry.list().map_err(registry_error)?;
+    let st = state.clone();
+    let museums = blocking(move || st.registry.list()).await?.map_err(registry_error)?;
     let mut out = Vec::with_capacity(museums.len());
     for p in &museums {
         out.push(profile_json(&state, p).await);
@@ -94,8 +108,7 @@ pub async fn get_museum(
     _scope: MuseumScope,
     museum: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let profile =
-        state.registry.museum(&museum).map_err(registry_error)?.ok_or(ApiError::MuseumNotFound(museum.clone()))?;
+    let profile = scope_profile(&state, &museum).await?;
     Ok(ok(profile_json(&state, &profile).await))
 }
 
@@ -112,7 +125,8 @@ pub async fn create_key(
     body: Option<web::Json<NewKey>>,
 ) -> Result<HttpResponse, ApiError> {
     let label = body.and_then(|b| b.into_inner().label);
-    let (entry, key) = state.registry.add_key(&museum, label).map_err(registry_error)?;
+    let st = state.clone();
+    let (entry, key) = blocking(move || st.registry.add_key(&museum, label)).await?.map_err(registry_error)?;
     Ok(ok(json!({ "api_key": key, "key_id": entry.id, "note": "the key is shown only now; store it safely" })))
 }
 
@@ -123,7 +137,8 @@ pub async fn revoke_key(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (museum, key_id) = path.into_inner();
-    let revoked = state.registry.revoke_key(&museum, &key_id).map_err(registry_error)?;
+    let st = state.clone();
+    let revoked = blocking(move || st.registry.revoke_key(&museum, &key_id)).await?.map_err(registry_error)?;
     Ok(ok(json!({ "revoked": revoked })))
 }
 
@@ -170,10 +185,16 @@ async fn save_fields(
 }
 
 /// Removes what a refused upload left behind: a refused request leaves no trace.
-fn discard(dir: &Path) {
-    if let Err(e) = std::fs::remove_dir_all(dir) {
+async fn discard(dir: &Path) {
+    if let Err(e) = tokio::fs::remove_dir_all(dir).await {
         tracing::warn!(dir = %dir.display(), error = %e, "could not remove a refused upload");
     }
+}
+
+/// Runs file work (the registry's profiles, bundle listings) on the
+/// blocking pool, never on an async worker.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    web::block(work).await.map_err(|e| ApiError::Internal(e.into()))
 }
 
 fn sanitize(name: &str) -> String {
@@ -210,7 +231,13 @@ pub async fn create_import(
         let args = import_args(&state, &req, payload, &museum, &dir).await?;
         state.jobs.start_with_id(&museum, JobKind::Import, args, id).await
     };
-    let job = started.await.inspect_err(|_| discard(&dir))?;
+    let job = match started.await {
+        Ok(job) => job,
+        Err(e) => {
+            discard(&dir).await;
+            return Err(e);
+        }
+    };
     Ok(ok(json!({ "import_id": job.id, "job": job })))
 }
 
@@ -247,9 +274,10 @@ async fn import_args(
         let mut path = records.2.clone();
         // The builder tells CSV from JSON by extension.
         if path.extension().is_none_or(|e| e != "csv" && e != "json") {
-            let sniffed = std::fs::read(&path).ok().and_then(|b| b.iter().find(|c| !c.is_ascii_whitespace()).copied());
+            let sniffed =
+                tokio::fs::read(&path).await.ok().and_then(|b| b.iter().find(|c| !c.is_ascii_whitespace()).copied());
             let renamed = path.with_extension(if sniffed == Some(b'[') { "json" } else { "csv" });
-            std::fs::rename(&path, &renamed).map_err(|e| ApiError::Internal(e.into()))?;
+            tokio::fs::rename(&path, &renamed).await.map_err(|e| ApiError::Internal(e.into()))?;
             path = renamed;
         }
         args.extend(["--records".into(), path.display().to_string()]);
@@ -275,7 +303,8 @@ pub async fn get_import(
         return Err(ApiError::ImportNotFound(id));
     }
     let dir = state.registry.museum_dir(&museum).join("imports").join(&id);
-    let report = std::fs::read(dir.join("staged/report.json"))
+    let report = tokio::fs::read(dir.join("staged/report.json"))
+        .await
         .ok()
         .and_then(|b| serde_json::from_slice::<ValidationReport>(&b).ok());
     // Another museum's job is not this museum's import, whatever its id.
@@ -352,8 +381,10 @@ pub async fn list_versions(
     museum: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let root = museum_root(&state, &museum)?;
-    let versions = bundle::list_versions(&root).map_err(|e| ApiError::Internal(e.into()))?;
-    let published = bundle::current_version(&root).map_err(|e| ApiError::Internal(e.into()))?;
+    let (versions, published) =
+        blocking(move || Ok::<_, recognizer::Error>((bundle::list_versions(&root)?, bundle::current_version(&root)?)))
+            .await?
+            .map_err(|e| ApiError::Internal(e.into()))?;
     let serving = state.catalog().museum(&museum).map(|b| b.version().to_owned());
     Ok(ok(json!({ "versions": versions, "published": published, "serving": serving })))
 }
@@ -423,7 +454,7 @@ async fn switch(
 ) -> Result<HttpResponse, ApiError> {
     let root = museum_root(state, museum)?;
     if let Some(v) = &version {
-        let known = bundle::list_versions(&root).map_err(|e| ApiError::Internal(e.into()))?;
+        let known = blocking(move || bundle::list_versions(&root)).await?.map_err(|e| ApiError::Internal(e.into()))?;
         if !known.contains(v) {
             return Err(ApiError::VersionNotFound(v.clone()));
         }
@@ -507,7 +538,13 @@ pub async fn upsert_exhibit(
         let (args, report) = upsert_args(&state, &req, payload, &museum, &id, &dir).await?;
         Ok::<_, ApiError>((state.jobs.start(&museum, JobKind::Upsert, args).await?, report))
     };
-    let (job, report) = started.await.inspect_err(|_| discard(&dir))?;
+    let (job, report) = match started.await {
+        Ok(done) => done,
+        Err(e) => {
+            discard(&dir).await;
+            return Err(e);
+        }
+    };
     Ok(ok(json!({ "job": job, "validation": report })))
 }
 
@@ -528,7 +565,7 @@ async fn upsert_args(
         name: "record",
         reason: "send the exhibit record as JSON in multipart field `record`".into(),
     })?;
-    let text = std::fs::read(&record_file.2).map_err(|e| ApiError::Internal(e.into()))?;
+    let text = tokio::fs::read(&record_file.2).await.map_err(|e| ApiError::Internal(e.into()))?;
     let mut record: serde_json::Value = serde_json::from_slice(&text)
         .map_err(|e| ApiError::InvalidParameter { name: "record", reason: format!("not JSON: {e}") })?;
     let Some(obj) = record.as_object_mut() else {
@@ -551,7 +588,8 @@ async fn upsert_args(
         obj.insert("images".into(), json!(uploaded));
     }
     let records = dir.join("records.json");
-    std::fs::write(&records, serde_json::to_vec(&json!([record])).unwrap_or_default())
+    tokio::fs::write(&records, serde_json::to_vec(&json!([record])).unwrap_or_default())
+        .await
         .map_err(|e| ApiError::Internal(e.into()))?;
     // Validate now (the builder's own checks; no model needed), so a bad
     // record is a 400 here rather than a failed job later.

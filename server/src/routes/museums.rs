@@ -73,16 +73,23 @@ fn number(name: &'static str, value: Option<&str>, default: usize, max: usize) -
     }
 }
 
-/// Case-insensitive match of every word of `q` in title, maker, period or
-/// accession number, in any language the record has.
-pub fn matches(record: &ExhibitRecord, words: &[String]) -> bool {
+/// What a search looks in: title, maker, period, culture and accession
+/// number, in every language the record has, lowercased, one field a line
+/// (a query word holds no newline, so no match spans two fields). Built
+/// once per exhibit when its bundle is loaded.
+pub fn search_text(record: &ExhibitRecord) -> String {
     let texts = |t: &LangText| t.values().map(|s| s.to_lowercase()).collect::<Vec<_>>();
     let mut fields = texts(&record.title);
     fields.extend(texts(&record.maker));
     fields.extend(texts(&record.period));
     fields.extend(texts(&record.culture));
     fields.push(record.accession_number.to_lowercase());
-    words.iter().all(|w| fields.iter().any(|f| f.contains(w.as_str())))
+    fields.join("\n")
+}
+
+/// Case-insensitive match of every word of `q` (lowercased) in an exhibit's [`search_text`].
+pub fn matches(text: &str, words: &[String]) -> bool {
+    words.iter().all(|w| text.contains(w.as_str()))
 }
 
 #[get("/api/v1/museums/{id}/exhibits")]
@@ -100,8 +107,10 @@ pub async fn list_exhibits(
     }
     let words: Vec<String> = q.split_whitespace().map(str::to_lowercase).collect();
     let catalog = state.ready_catalog()?;
-    let bundle = catalog.museum(&id).ok_or_else(|| ApiError::MuseumNotFound(id.into_inner()))?;
-    let found: Vec<&ExhibitRecord> = bundle.exhibits().iter().filter(|e| matches(e, &words)).collect();
+    let bundle = catalog.museum(&id).ok_or_else(|| ApiError::MuseumNotFound(id.to_string()))?;
+    let texts = catalog.search_texts(&id).unwrap_or_default();
+    let found: Vec<&ExhibitRecord> =
+        bundle.exhibits().iter().zip(texts).filter(|(_, t)| matches(t, &words)).map(|(e, _)| e).collect();
     let media = &state.settings.server.media_base_url;
     let items = found.iter().skip((page - 1) * page_size).take(page_size).map(|e| summary(e, lang, media)).collect();
     Ok(ok(Page { items, page, page_size, total: found.len() }))

@@ -1,9 +1,9 @@
 //! `POST /api/v1/recognize`: the photo in multipart field `file` (as
 //! `wx.uploadFile` sends it), optional text fields `museum` and `lang`.
 
-use actix_multipart::Multipart;
-use actix_web::{HttpRequest, HttpResponse, post, web};
-use futures_util::StreamExt;
+use actix_multipart::form::bytes::Bytes;
+use actix_multipart::form::{MultipartForm, MultipartFormConfig};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, post, web};
 use recognizer::{Decision, ExhibitKey, Recognition};
 use serde::Serialize;
 
@@ -16,10 +16,21 @@ use crate::sessions::Session;
 use crate::state::{AppState, Catalog};
 use crate::visitors::List;
 
+/// What `wx.uploadFile` sends: the photo in `file`, `formData` fields as
+/// text parts. Other fields are ignored (apps add their own); a repeated
+/// field keeps its last value.
+#[derive(Debug, MultipartForm)]
+#[multipart(duplicate_field = "replace")]
+struct UploadForm {
+    file: Option<Bytes>,
+    museum: Option<Bytes>,
+    lang: Option<Bytes>,
+}
+
 /// What the upload carried.
 #[derive(Debug, Default)]
 struct Upload {
-    file: Option<Vec<u8>>,
+    file: Option<web::Bytes>,
     museum: Option<String>,
     lang: Option<String>,
 }
@@ -27,50 +38,42 @@ struct Upload {
 /// Longest accepted text field.
 const MAX_TEXT_FIELD: usize = 256;
 
+/// The form's limits: the whole body (photo and fields) at most
+/// `max_upload_bytes`, all of it in memory (the photo is decoded from memory).
+pub fn form_config(max_upload_bytes: usize) -> MultipartFormConfig {
+    MultipartFormConfig::default().total_limit(max_upload_bytes).memory_limit(max_upload_bytes)
+}
+
+/// The multipart extractor's errors as the API's.
+pub fn multipart_error(e: &actix_web::Error, limit: usize) -> ApiError {
+    use actix_multipart::MultipartError as M;
+    match e.as_error::<M>() {
+        Some(M::ContentTypeMissing | M::ContentTypeParse | M::ContentTypeIncompatible) => ApiError::NotMultipart,
+        Some(M::Payload(actix_web::error::PayloadError::Overflow)) => ApiError::UploadTooLarge { limit },
+        Some(other) => ApiError::BadMultipart(other.to_string()),
+        None => ApiError::BadMultipart(e.to_string()),
+    }
+}
+
 async fn read_upload(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<Upload, ApiError> {
-    let is_multipart = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
-    if !is_multipart {
-        return Err(ApiError::NotMultipart);
-    }
-    let mut multipart = Multipart::new(req.headers(), payload);
-    let mut upload = Upload::default();
-    let mut total = 0usize;
-    while let Some(field) = multipart.next().await {
-        let mut field = field.map_err(|e| ApiError::BadMultipart(e.to_string()))?;
-        let name = field.name().unwrap_or_default().to_owned();
-        let cap = if name == "file" { limit } else { MAX_TEXT_FIELD };
-        let mut data = Vec::new();
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|e| ApiError::BadMultipart(e.to_string()))?;
-            total += chunk.len();
-            if total > limit {
-                return Err(ApiError::UploadTooLarge { limit });
-            }
-            if data.len() + chunk.len() > cap {
-                if name == "file" {
-                    return Err(ApiError::UploadTooLarge { limit });
-                }
-                return Err(ApiError::InvalidParameter { name: "form field", reason: format!("`{name}` is too long") });
-            }
-            data.extend_from_slice(&chunk);
+    let form = MultipartForm::<UploadForm>::from_request(req, &mut payload.into_inner())
+        .await
+        .map_err(|e| multipart_error(&e, limit))?
+        .into_inner();
+    let text = |part: Option<Bytes>, name: &'static str| -> Result<Option<String>, ApiError> {
+        let Some(part) = part else { return Ok(None) };
+        if part.data.len() > MAX_TEXT_FIELD {
+            return Err(ApiError::InvalidParameter { name: "form field", reason: format!("`{name}` is too long") });
         }
-        let text = |data: Vec<u8>, name: &'static str| {
-            String::from_utf8(data)
-                .map(|s| s.trim().to_owned())
-                .map_err(|_| ApiError::InvalidParameter { name, reason: "not UTF-8".into() })
-        };
-        match name.as_str() {
-            "file" => upload.file = Some(data),
-            "museum" => upload.museum = Some(text(data, "museum")?).filter(|s| !s.is_empty()),
-            "lang" => upload.lang = Some(text(data, "lang")?),
-            _ => {} // unknown fields (wx.uploadFile formData extras) are ignored
-        }
-    }
-    Ok(upload)
+        String::from_utf8(part.data.to_vec())
+            .map(|s| Some(s.trim().to_owned()))
+            .map_err(|_| ApiError::InvalidParameter { name, reason: "not UTF-8".into() })
+    };
+    Ok(Upload {
+        museum: text(form.museum, "museum")?.filter(|s| !s.is_empty()),
+        lang: text(form.lang, "lang")?,
+        file: form.file.map(|f| f.data),
+    })
 }
 
 #[derive(Debug, Serialize)]

@@ -14,6 +14,7 @@ use rand::Rng;
 use redis::AsyncCommands;
 
 use super::{WechatClient, WechatError};
+use crate::redis_lock::Lease;
 use crate::redis_store::RedisStore;
 
 pub const TOKEN_KEY: &str = "mo:wechat:access_token";
@@ -59,25 +60,10 @@ impl AccessTokens {
                 return Ok(t.clone());
             }
             let owner = hex::encode(rand::rng().random::<[u8; 16]>());
-            let locked: bool = redis::cmd("SET")
-                .arg(LOCK_KEY)
-                .arg(&owner)
-                .arg("NX")
-                .arg("PX")
-                .arg(LOCK_TTL.as_millis() as u64)
-                .query_async::<Option<String>>(&mut conn)
-                .await?
-                .is_some();
-            if locked {
+            if let Some(lease) = Lease::try_acquire(&mut conn, LOCK_KEY, &owner, LOCK_TTL).await? {
                 let result = self.refresh(&mut conn).await;
-                // Release only our own lock (it may have expired and been taken).
-                let _: Result<i32, _> = redis::Script::new(
-                    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
-                )
-                .key(LOCK_KEY)
-                .arg(&owner)
-                .invoke_async(&mut conn)
-                .await;
+                // Only our own lease is released (it may have expired and been taken).
+                let _ = lease.release(&mut conn).await;
                 return result;
             }
             // Someone else is refreshing: a still-valid old token will do meanwhile.
