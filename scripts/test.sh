@@ -1,21 +1,46 @@
 #!/usr/bin/env bash
 # README command 2: install everything the project needs (idempotent), then run
-# the whole test suite against the real model, real FAISS and a real Redis.
+# both test tiers:
+#   fast  every crate's unit tests (pure logic, decisions, parsing, the error
+#         table); what a plain `cargo test` runs, needs no setup
+#   e2e   the real-component tier (tests/tests/e2e, one binary behind the e2e
+#         package's `e2e` feature): the real model, real FAISS, a real Redis and
+#         the release index-builder binary
+# Arguments go to both tiers' `cargo test` (a test name filter, `-- --nocapture`).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 bash scripts/setup.sh
 eval "$(bash scripts/setup.sh env)"
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-# Admin jobs in the end-to-end tests run the real index-builder binary.
-cargo build --release --locked --bins
-set +e
-cargo test --release --locked --workspace "$@" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
-set -e
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
 # cargo prints one summary per test binary (the last is often an empty doc-test
-# run); close with the totals.
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
-exit "$status"
+# run); each tier and the whole run close with the totals.
+totals() {
+  awk -v label="$1" '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+       END { printf "%s%d passed, %d failed\n", label, p, f }'
+}
+
+set +e
+start=$(date +%s)
+cargo test --release --locked --workspace "$@" 2>&1 | tee "$logs/fast"
+fast=${PIPESTATUS[0]}
+fast_s=$(( $(date +%s) - start ))
+
+start=$(date +%s)
+# Admin jobs in the end-to-end tests run the real index-builder binary.
+if cargo build --release --locked --bins; then
+  cargo test --release --locked -p e2e --features e2e --test e2e "$@" 2>&1 | tee "$logs/e2e"
+  e2e=${PIPESTATUS[0]}
+else
+  e2e=1
+fi
+e2e_s=$(( $(date +%s) - start ))
+set -e
+
+touch "$logs/fast" "$logs/e2e"
+totals "tests, fast tier (${fast_s}s with its build): " < "$logs/fast"
+totals "tests, e2e tier (${e2e_s}s with its build): " < "$logs/e2e"
+cat "$logs/fast" "$logs/e2e" | totals "tests: "
+[ "$fast" -eq 0 ] && [ "$e2e" -eq 0 ]

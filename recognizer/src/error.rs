@@ -23,6 +23,9 @@ pub enum Error {
     Model { path: PathBuf, reason: String },
     #[error("onnx runtime: {0}")]
     Runtime(String),
+    /// An OpenCV call failed (keypoints, matching, homography, JPEG decoding).
+    #[error("opencv: {0}")]
+    OpenCv(String),
     #[error("faiss: {0}")]
     Faiss(String),
     /// A bundle on disk is missing, corrupt, or does not fit the model in use.

@@ -140,7 +140,7 @@ impl ImageFeatures {
 }
 
 fn cv(e: opencv::Error) -> Error {
-    Error::Runtime(format!("opencv: {e}"))
+    Error::OpenCv(e.to_string())
 }
 
 /// The image in grey levels, its long side scaled down to `max_side`, or up
@@ -191,8 +191,8 @@ fn extract_n(image: &RgbImage, settings: &LocalSettings, features: i32) -> Resul
     }
     let (rows, rest) = descriptors.data_bytes().map_err(cv)?.as_chunks::<DESCRIPTOR_BYTES>();
     if rows.len() != keypoints.len() || !rest.is_empty() {
-        return Err(Error::Runtime(format!(
-            "opencv: {} keypoints but {} descriptor bytes",
+        return Err(Error::OpenCv(format!(
+            "{} keypoints but {} descriptor bytes",
             keypoints.len(),
             rows.len() * DESCRIPTOR_BYTES + rest.len()
         )));

@@ -128,7 +128,7 @@ fn decode_jpeg(bytes: &[u8], denominator: u32, width: u32, height: u32) -> Resul
         let mut out = Mat::new_rows_cols_with_bytes_mut::<core::Vec3b>(h as i32, w as i32, &mut rgb).map_err(cv)?;
         imgproc::cvt_color_def(&bgr, &mut out, imgproc::COLOR_BGR2RGB).map_err(cv)?;
         if out.data() != target {
-            return Err(Error::Runtime("opencv: the colour conversion did not write in place".into()));
+            return Err(Error::OpenCv("the colour conversion did not write in place".into()));
         }
     }
     Ok(rgb)

@@ -1,1 +1,1 @@
-//! End-to-end tests live in `tests/`.
+//! End-to-end tests live in `tests/e2e/` (one test binary, behind the `e2e` feature).

@@ -1,13 +1,10 @@
-#![allow(clippy::unwrap_used)]
 //! Bundles carry the model they were built with: SSCD (the default) and the
 //! DINOv2 model it replaced each load their own bundles and refuse the
 //! other's, in the library and in a running server.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use recognizer::{Bundle, Decision, Embedder, EmbedderSettings, ModelManifest, Recognizer, RecognizerSettings};
 
 fn manifest(dir: &str) -> ModelManifest {
@@ -73,7 +70,11 @@ async fn bundles_load_only_with_the_model_they_were_built_with() {
     // A bundle built with DINOv2 still recognises with DINOv2.
     let id = &museum_fixtures::records()[2].id;
     let out = dinov2_recognizer.recognize_bytes(&old, &photo_of(id, 1)).unwrap();
-    assert!(matches!(&out.decision, Decision::Matched { exhibit, .. } if exhibit.id == *id && exhibit.museum == DEMO), "{:?}", out.decision);
+    assert!(
+        matches!(&out.decision, Decision::Matched { exhibit, .. } if exhibit.id == *id && exhibit.museum == DEMO),
+        "{:?}",
+        out.decision
+    );
 
     // In a server: the bundle of another model is refused (not ready), its own served.
     let redis = RedisServer::start();

@@ -1,6 +1,7 @@
 //! Shared helpers: a real `redis-server` on a free loopback port, the demo
-//! bundle built once per test binary with the real model, and the server
-//! spawned on a random port.
+//! bundle built once for the whole test binary with the real model, and
+//! [`TestApp`]: the server spawned on a random port with its own Redis and
+//! fake WeChat.
 
 #![allow(dead_code)]
 
@@ -88,7 +89,8 @@ impl Demo {
     }
 }
 
-/// The demo collection, built into a bundle once per test binary.
+/// The demo collection, built into a bundle once for the whole test binary
+/// (read-only: a test that changes bundles works on a [`copy_tree`] of it).
 pub fn demo() -> &'static Demo {
     static DEMO: OnceLock<Demo> = OnceLock::new();
     DEMO.get_or_init(|| {
@@ -173,13 +175,6 @@ impl Drop for FakeWechat {
     fn drop(&mut self) {
         drop(self.handle.stop(false));
     }
-}
-
-/// Settings for a test server that logs in against `wechat`.
-pub fn settings_with_wechat(bundles: &Path, redis_url: &str, wechat: &FakeWechat) -> Settings {
-    let mut s = settings(bundles, redis_url);
-    s.wechat.api.base_url = wechat.base.clone();
-    s
 }
 
 /// `POST /api/v1/session` with a code; (status, body).
@@ -292,4 +287,167 @@ pub async fn call_json(
     let status = res.status().as_u16();
     let text = res.text().await.expect("body");
     (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
+/// How [`TestApp::spawn`] sets a server up. The default: the demo bundles
+/// (shared, read-only), a fresh Redis and a fake WeChat.
+#[derive(Default)]
+pub struct AppOptions {
+    bundles: Option<PathBuf>,
+    without_redis: bool,
+    admin: bool,
+    configure: Vec<Configure>,
+}
+
+type Configure = Box<dyn FnOnce(&mut Settings)>;
+
+impl AppOptions {
+    /// Serve this bundle root instead of the demo's.
+    pub fn bundles(mut self, root: &Path) -> Self {
+        self.bundles = Some(root.to_owned());
+        self
+    }
+
+    /// No Redis: the server is pointed at a port nothing listens on.
+    pub fn without_redis(mut self) -> Self {
+        self.without_redis = true;
+        self
+    }
+
+    /// The admin API on ([`admin_settings`]), over a scratch copy of the demo
+    /// bundles (or the root given with [`Self::bundles`]) and a scratch data folder.
+    pub fn admin(mut self) -> Self {
+        self.admin = true;
+        self
+    }
+
+    /// Changes the settings last, after everything above.
+    pub fn with(mut self, configure: impl FnOnce(&mut Settings) + 'static) -> Self {
+        self.configure.push(Box::new(configure));
+        self
+    }
+}
+
+/// A running server and what it talks to (zero-to-production's `TestApp`):
+/// its base URL, its own Redis and fake WeChat, which stop when it is dropped.
+pub struct TestApp {
+    /// Base URL, `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// What the server was built with.
+    pub settings: Settings,
+    redis: Option<RedisServer>,
+    pub wechat: FakeWechat,
+    /// Scratch bundles and admin data, for [`AppOptions::admin`].
+    _scratch: Option<tempfile::TempDir>,
+}
+
+impl TestApp {
+    pub async fn spawn(options: AppOptions) -> Self {
+        let redis = (!options.without_redis).then(RedisServer::start);
+        let redis_url =
+            redis.as_ref().map(RedisServer::url).unwrap_or_else(|| format!("redis://127.0.0.1:{}/", free_port()));
+        let wechat = FakeWechat::start(Default::default());
+        let (mut settings, scratch) = if options.admin {
+            let scratch = tempfile::tempdir().expect("temp dir");
+            let bundles = match &options.bundles {
+                Some(root) => root.clone(),
+                None => {
+                    let copy = scratch.path().join("bundles");
+                    copy_tree(&demo().bundles, &copy);
+                    copy
+                }
+            };
+            (admin_settings(&bundles, &redis_url, &scratch.path().join("admin")), Some(scratch))
+        } else {
+            let bundles = options.bundles.unwrap_or_else(|| demo().bundles.clone());
+            (settings(&bundles, &redis_url), None)
+        };
+        settings.wechat.api.base_url = wechat.base.clone();
+        for configure in options.configure {
+            configure(&mut settings);
+        }
+        let address = spawn_app(settings.clone()).await;
+        Self { address, settings, redis, wechat, _scratch: scratch }
+    }
+
+    /// Another server process over the same bundles, admin data and Redis (as behind a load balancer).
+    pub async fn spawn_peer(&self) -> String {
+        spawn_app(self.settings.clone()).await
+    }
+
+    /// `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// The bundle root the server serves.
+    pub fn bundles(&self) -> &Path {
+        &self.settings.bundles.root
+    }
+
+    /// The admin data folder ([`AppOptions::admin`]).
+    pub fn admin_data(&self) -> &Path {
+        &self.settings.admin.data_dir
+    }
+
+    pub fn redis(&self) -> &RedisServer {
+        self.redis.as_ref().expect("spawned with a Redis")
+    }
+
+    /// An HTTP call to `path` with an optional bearer key and JSON body; (status, body).
+    pub async fn call_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        json: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        call_json(method, self.url(path), key, json).await
+    }
+
+    /// `GET path`, anonymous; (status, body).
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.call_json(reqwest::Method::GET, path, None, None).await
+    }
+
+    /// A recognition upload, anonymous.
+    pub async fn upload(&self, bytes: Vec<u8>, fields: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        upload(&self.address, bytes, fields).await
+    }
+
+    /// A recognition upload with a session token.
+    pub async fn upload_as(
+        &self,
+        token: Option<&str>,
+        bytes: Vec<u8>,
+        fields: &[(&str, &str)],
+    ) -> (u16, serde_json::Value) {
+        upload_as(&self.address, token, bytes, fields).await
+    }
+
+    /// `POST /api/v1/session` with a code; (status, body).
+    pub async fn login(&self, code: &str) -> (u16, serde_json::Value) {
+        login(&self.address, code).await
+    }
+
+    /// Logs WeChat user `user` in with a fresh code; the session token.
+    pub async fn session_for(&self, user: &str) -> String {
+        let (status, body) = self.login(&self.wechat.code(user).await).await;
+        assert_eq!(status, 200, "{body}");
+        body["data"]["token"].as_str().expect("token").to_owned()
+    }
+
+    /// The operator creates museum `id`; its admin key.
+    pub async fn create_museum(&self, id: &str) -> String {
+        let (status, body) = self
+            .call_json(
+                reqwest::Method::POST,
+                "/api/v1/admin/museums",
+                Some(OPERATOR_KEY),
+                Some(serde_json::json!({ "id": id })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["data"]["api_key"].as_str().expect("api_key").to_owned()
+    }
 }

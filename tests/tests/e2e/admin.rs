@@ -5,17 +5,13 @@
 //! real `index-builder` binary for jobs; a local HTTP server plays the
 //! museum's image host (with a redirect into the cloud metadata range).
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use actix_web::{App, HttpResponse, HttpServer, web};
-use common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -82,22 +78,6 @@ fn collection_zip(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
     w.finish().unwrap().into_inner()
 }
 
-/// A Redis server and a scratch folder with a copy of the demo bundles and an admin data folder.
-struct Site {
-    redis: RedisServer,
-    _root: tempfile::TempDir,
-    bundles: std::path::PathBuf,
-    data: std::path::PathBuf,
-}
-
-fn site() -> Site {
-    let root = tempfile::tempdir().unwrap();
-    let bundles = root.path().join("bundles");
-    copy_tree(&demo().bundles, &bundles);
-    let data = root.path().join("admin");
-    Site { redis: RedisServer::start(), _root: root, bundles, data }
-}
-
 async fn wait_job(base: &str, museum: &str, key: &str, job: &str) -> (Value, Vec<String>) {
     let deadline = Instant::now() + Duration::from_secs(240);
     let mut stages = Vec::new();
@@ -148,11 +128,12 @@ async fn recognise(base: &str, id: &str, museum: Option<&str>) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_museum_onboards_builds_publishes_under_load_adds_and_rolls_back() {
-    let Site { redis, bundles, data, .. } = &site();
-    let mut settings = admin_settings(bundles, &redis.url(), data);
-    settings.admin.allow_hosts = vec!["127.0.0.1".into()];
-    settings.redis.cache_ttl_s = 0;
-    let base = spawn_app(settings).await;
+    let app = TestApp::spawn(AppOptions::default().admin().with(|s| {
+        s.admin.allow_hosts = vec!["127.0.0.1".into()];
+        s.redis.cache_ttl_s = 0;
+    }))
+    .await;
+    let (base, bundles) = (app.address.clone(), app.bundles());
     let host = image_host();
     let admin = |path: &str| format!("{base}/api/v1/admin{path}");
 
@@ -426,31 +407,17 @@ async fn a_museum_onboards_builds_publishes_under_load_adds_and_rolls_back() {
 
 #[tokio::test]
 async fn every_admin_route_refuses_other_museums_keys() {
-    let demo = demo();
-    let redis = RedisServer::start();
-    let root = tempfile::tempdir().unwrap();
-    let base = spawn_app(admin_settings(&demo.bundles, &redis.url(), root.path())).await;
-    let mut keys = Vec::new();
-    for id in ["m-a", "m-b"] {
-        let (_, body) = call_json(
-            Method::POST,
-            &format!("{base}/api/v1/admin/museums"),
-            Some(OPERATOR_KEY),
-            Some(json!({ "id": id })),
-        )
-        .await;
-        keys.push(body["data"]["api_key"].as_str().unwrap().to_owned());
-    }
-    let (a_key, b_key) = (&keys[0], &keys[1]);
-    let (_, doc) = call_json(Method::GET, &format!("{base}/api/v1/openapi.json"), None, None).await;
+    // Over a copy of the demo bundles: the routes below start jobs on m-a.
+    let app = TestApp::spawn(AppOptions::default().admin()).await;
+    let (a_key, b_key) = (&app.create_museum("m-a").await, &app.create_museum("m-b").await);
+    let (_, doc) = app.get("/api/v1/openapi.json").await;
     let mut checked = 0;
     for (template, operations) in doc["paths"].as_object().unwrap() {
         if !template.starts_with("/api/v1/admin") {
             continue;
         }
-        let url = format!(
-            "{base}{}",
-            template.replace("{museum}", "m-a").replace("{id}", "x").replace("{key_id}", "k").replace("{job}", "j")
+        let url = app.url(
+            &template.replace("{museum}", "m-a").replace("{id}", "x").replace("{key_id}", "k").replace("{job}", "j"),
         );
         for method in operations.as_object().unwrap().keys() {
             let method: Method = method.to_uppercase().parse().unwrap();
@@ -477,20 +444,18 @@ async fn every_admin_route_refuses_other_museums_keys() {
     }
     assert!(checked >= 15, "{checked} admin operations documented");
     // The operator reaches everything; a museum key cannot list museums.
-    let (status, body) =
-        call_json(Method::GET, &format!("{base}/api/v1/admin/museums"), Some(OPERATOR_KEY), None).await;
+    let (status, body) = app.call_json(Method::GET, "/api/v1/admin/museums", Some(OPERATOR_KEY), None).await;
     assert_eq!((status, body["data"]["museums"].as_array().map(Vec::len)), (200, Some(2)));
-    let (status, _) =
-        call_json(Method::GET, &format!("{base}/api/v1/admin/museums/m-b"), Some(OPERATOR_KEY), None).await;
+    let (status, _) = app.call_json(Method::GET, "/api/v1/admin/museums/m-b", Some(OPERATOR_KEY), None).await;
     assert_eq!(status, 200);
     // A revoked key stops working at once.
-    let (_, body) = call_json(Method::GET, &format!("{base}/api/v1/admin/museums/m-b"), Some(b_key), None).await;
+    let (_, body) = app.call_json(Method::GET, "/api/v1/admin/museums/m-b", Some(b_key), None).await;
     let key_id = body["data"]["keys"][0]["id"].as_str().unwrap().to_owned();
     assert!(body.to_string().find("sha256").is_none(), "hashes are never shown: {body}");
     let (status, _) =
-        call_json(Method::DELETE, &format!("{base}/api/v1/admin/museums/m-b/keys/{key_id}"), Some(b_key), None).await;
+        app.call_json(Method::DELETE, &format!("/api/v1/admin/museums/m-b/keys/{key_id}"), Some(b_key), None).await;
     assert_eq!(status, 200);
-    let (status, _) = call_json(Method::GET, &format!("{base}/api/v1/admin/museums/m-b"), Some(b_key), None).await;
+    let (status, _) = app.call_json(Method::GET, "/api/v1/admin/museums/m-b", Some(b_key), None).await;
     assert_eq!(status, 401);
 }
 
@@ -540,14 +505,10 @@ fn a_build_killed_midway_leaves_the_published_bundle_untouched() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_job_per_museum_across_server_processes() {
-    let Site { redis, bundles, data, .. } = &site();
     // Two servers over the same bundles, admin data and Redis, as behind a load balancer.
-    let a = spawn_app(admin_settings(bundles, &redis.url(), data)).await;
-    let b = spawn_app(admin_settings(bundles, &redis.url(), data)).await;
-    let (_, body) =
-        call_json(Method::POST, format!("{a}/api/v1/admin/museums"), Some(OPERATOR_KEY), Some(json!({ "id": "m-a" })))
-            .await;
-    let key = body["data"]["api_key"].as_str().unwrap().to_owned();
+    let app = TestApp::spawn(AppOptions::default().admin()).await;
+    let (a, b) = (app.address.clone(), app.spawn_peer().await);
+    let key = app.create_museum("m-a").await;
     let records: Vec<Value> = museum_fixtures::records()[..3]
         .iter()
         .map(|r| json!({ "id": r.id, "accession_number": r.accession_number, "title": r.title, "images": [format!("{}.jpg", r.id)] }))
@@ -588,4 +549,84 @@ async fn one_job_per_museum_across_server_processes() {
     let (status, body) = build(&b).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(wait_job(&b, "m-a", &key, body["data"]["job"]["id"].as_str().unwrap()).await.0["state"], "succeeded");
+}
+
+#[test]
+fn two_builders_racing_on_one_museum_both_land() {
+    // Two operators add an exhibit each at the same moment. Each builder
+    // starts from the published version; without the museum's lock both
+    // would start from the same one and the second publish would drop the
+    // first one's exhibit.
+    let demo = demo();
+    let root = tempfile::tempdir().unwrap();
+    let bundles = root.path().join("bundles");
+    copy_tree(&demo.bundles, &bundles);
+    let records: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(demo.collection.join("exhibits.json")).unwrap()).unwrap();
+    let spawn = |id: &str, from: &Value| {
+        let mut record = from.clone();
+        record["id"] = id.into();
+        let file = root.path().join(format!("{id}.json"));
+        std::fs::write(&file, serde_json::to_vec(&[record]).unwrap()).unwrap();
+        std::process::Command::new(builder_bin())
+            .args(["upsert", "--museum", DEMO, "--json", "--threads", "1"])
+            .arg("--records")
+            .arg(&file)
+            .arg("--images")
+            .arg(demo.collection.join("images"))
+            .arg("--bundles")
+            .arg(&bundles)
+            .arg("--model")
+            .arg(model_path())
+            .arg("--ort-lib")
+            .arg(ort_library())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let children = [spawn("race-a", &records[0]), spawn("race-b", &records[1])];
+    let mut changes = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let last = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_owned();
+        match builder_protocol::Event::from_line(&last) {
+            Some(builder_protocol::Event::Changed(report)) => changes.push(report),
+            other => panic!("{other:?} from {last}"),
+        }
+    }
+    // One went first; the other started from its version, not from the demo's.
+    changes.sort_by(|a, b| a.version.cmp(&b.version));
+    assert_eq!(changes[0].base_version, demo.version, "{changes:?}");
+    assert_eq!(changes[1].base_version, changes[0].version, "{changes:?}");
+    let museum_root = bundles.join(DEMO);
+    assert_eq!(std::fs::read_to_string(museum_root.join("CURRENT")).unwrap().trim(), changes[1].version);
+    let manifest = recognizer::ModelManifest::load(&model_path()).unwrap();
+    let bundle = recognizer::Bundle::load_current(&museum_root, &manifest).unwrap();
+    assert!(bundle.exhibit("race-a").is_some() && bundle.exhibit("race-b").is_some(), "both changes landed");
+    assert_eq!(bundle.exhibits().len(), records.len() + 2);
+
+    // A publish that finds the museum taken gives up when told to, with a
+    // conflict the server can show, and publishes nothing.
+    let held = index_builder::store::MuseumLock::acquire(&bundles, DEMO, None).unwrap();
+    let out = std::process::Command::new(builder_bin())
+        .args(["rollback", "--museum", DEMO, "--json", "--lock-wait", "0.5"])
+        .arg("--bundles")
+        .arg(&bundles)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let last = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_owned();
+    assert!(
+        matches!(
+            builder_protocol::Event::from_line(&last),
+            Some(builder_protocol::Event::Failed(builder_protocol::Failure {
+                kind: builder_protocol::FailureKind::Conflict,
+                ..
+            }))
+        ),
+        "{last}"
+    );
+    drop(held);
+    assert_eq!(std::fs::read_to_string(museum_root.join("CURRENT")).unwrap().trim(), changes[1].version);
 }

@@ -1,11 +1,7 @@
 //! `index-builder eval` on a small dataset in the ../shared/eval layout, made
 //! from the demo fixtures: counts, shares and the layout rules are checked.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn eval_reads_the_layout_and_accounts_for_every_photo() {

@@ -1,21 +1,17 @@
-#![allow(clippy::unwrap_used)]
 //! The visitor API end to end: real model, real FAISS bundle built from the
 //! demo collection, real Redis, real HTTP.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn recognizes_visitor_photos_of_demo_exhibits_and_caches_them() {
     let demo = demo();
-    let redis = RedisServer::start();
-    let base = spawn_app(settings(&demo.bundles, &redis.url())).await;
+    let app = TestApp::spawn(AppOptions::default()).await;
 
     // Photos made differently from the catalog image: perspective-warped into a
     // cluttered scene, re-lit with glare, blurred, noised, JPEG-recompressed.
     for (id, seed) in [("pd-006", 0), ("pd-013", 2)] {
-        let (status, body) = upload(&base, photo_of(id, seed), &[("lang", "en"), ("museum", "palace-demo")]).await;
+        let (status, body) = app.upload(photo_of(id, seed), &[("lang", "en"), ("museum", "palace-demo")]).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["errcode"], 0);
         let data = &body["data"];
@@ -30,7 +26,7 @@ async fn recognizes_visitor_photos_of_demo_exhibits_and_caches_them() {
     }
 
     // The same photo again comes from Redis; in Chinese this time, from the same entry.
-    let (status, body) = upload(&base, photo_of("pd-006", 0), &[("museum", "palace-demo")]).await;
+    let (status, body) = app.upload(photo_of("pd-006", 0), &[("museum", "palace-demo")]).await;
     assert_eq!(status, 200);
     assert_eq!(body["data"]["cached"], true, "{body}");
     assert_eq!(body["data"]["exhibit"]["title"], "冯承素摹兰亭序");
@@ -38,46 +34,42 @@ async fn recognizes_visitor_photos_of_demo_exhibits_and_caches_them() {
 
 #[tokio::test]
 async fn bad_uploads_get_documented_errors() {
-    let demo = demo();
-    let redis = RedisServer::start();
-    let mut s = settings(&demo.bundles, &redis.url());
-    s.server.max_upload_bytes = 200_000;
-    let base = spawn_app(s).await;
+    let app = TestApp::spawn(AppOptions::default().with(|s| s.server.max_upload_bytes = 200_000)).await;
 
-    let (status, body) = upload(&base, b"this is not an image at all".to_vec(), &[]).await;
+    let (status, body) = app.upload(b"this is not an image at all".to_vec(), &[]).await;
     assert_eq!((status, body["error"].as_str(), body["errcode"].as_i64()), (422, Some("invalid_image"), Some(40015)));
     assert!(body["request_id"].as_str().is_some_and(|s| !s.is_empty()), "{body}");
 
-    let (status, body) = upload(&base, Vec::new(), &[]).await;
+    let (status, body) = app.upload(Vec::new(), &[]).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("empty_file")));
 
-    let (status, body) = upload(&base, vec![0xFF; 300_000], &[]).await;
+    let (status, body) = app.upload(vec![0xFF; 300_000], &[]).await;
     assert_eq!((status, body["error"].as_str()), (413, Some("upload_too_large")));
 
-    let (status, body) = upload(&base, photo_of("pd-001", 0), &[("lang", "fr")]).await;
+    let (status, body) = app.upload(photo_of("pd-001", 0), &[("lang", "fr")]).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_parameter")));
 
-    let (status, body) = upload(&base, photo_of("pd-001", 0), &[("museum", "no-such-museum")]).await;
+    let (status, body) = app.upload(photo_of("pd-001", 0), &[("museum", "no-such-museum")]).await;
     assert_eq!((status, body["error"].as_str()), (404, Some("museum_not_found")));
 
     // A tiny but valid image.
     let mut png = Vec::new();
     image_png(8, &mut png);
-    let (status, body) = upload(&base, png, &[]).await;
+    let (status, body) = app.upload(png, &[]).await;
     assert_eq!((status, body["error"].as_str()), (422, Some("image_too_small")));
 
     let client = reqwest::Client::new();
-    let res = client.post(format!("{base}/api/v1/recognize")).body("x").send().await.unwrap();
+    let res = client.post(app.url("/api/v1/recognize")).body("x").send().await.unwrap();
     assert_eq!(res.status().as_u16(), 415);
     let form = reqwest::multipart::Form::new().text("museum", "palace-demo");
-    let res = client.post(format!("{base}/api/v1/recognize")).multipart(form).send().await.unwrap();
+    let res = client.post(app.url("/api/v1/recognize")).multipart(form).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 400);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"], "missing_file");
 
     // The server is still healthy after all that.
-    let res = client.get(format!("{base}/health")).send().await.unwrap();
-    assert_eq!(res.status().as_u16(), 200);
+    let (status, _) = app.get("/health").await;
+    assert_eq!(status, 200);
 }
 
 fn image_png(side: u32, out: &mut Vec<u8>) {
@@ -89,25 +81,21 @@ fn image_png(side: u32, out: &mut Vec<u8>) {
 #[tokio::test]
 async fn exhibits_health_and_readiness() {
     let demo = demo();
-    let redis = RedisServer::start();
-    let base = spawn_app(settings(&demo.bundles, &redis.url())).await;
-    let client = reqwest::Client::new();
+    let app = TestApp::spawn(AppOptions::default()).await;
 
-    let body: serde_json::Value =
-        client.get(format!("{base}/api/v1/exhibits/pd-014?lang=en")).send().await.unwrap().json().await.unwrap();
+    let (_, body) = app.get("/api/v1/exhibits/pd-014?lang=en").await;
     assert_eq!(body["data"]["title"], "Square hu with lotus and crane");
     assert_eq!(body["data"]["period"], "Spring and Autumn");
     assert!(body["data"]["audio_url"].is_string());
 
-    let res = client.get(format!("{base}/api/v1/exhibits/nope")).send().await.unwrap();
-    assert_eq!(res.status().as_u16(), 404);
-    let body: serde_json::Value = res.json().await.unwrap();
+    let (status, body) = app.get("/api/v1/exhibits/nope").await;
+    assert_eq!(status, 404);
     assert_eq!(body["error"], "exhibit_not_found");
 
-    let res = client.get(format!("{base}/no/such/route")).send().await.unwrap();
-    assert_eq!(res.status().as_u16(), 404);
+    let (status, _) = app.get("/no/such/route").await;
+    assert_eq!(status, 404);
 
-    let body: serde_json::Value = client.get(format!("{base}/ready")).send().await.unwrap().json().await.unwrap();
+    let (_, body) = app.get("/ready").await;
     assert_eq!(body["data"]["ready"], true);
     assert_eq!(body["data"]["museums"][0]["bundle_version"], demo.version.as_str());
     assert_eq!(body["data"]["cache"], "up");
@@ -115,31 +103,29 @@ async fn exhibits_health_and_readiness() {
 
 #[tokio::test]
 async fn recognition_keeps_working_when_redis_is_down() {
-    let demo = demo();
-    // Nothing listens on this port.
-    let base = spawn_app(settings(&demo.bundles, &format!("redis://127.0.0.1:{}/", free_port()))).await;
+    // Nothing listens on the Redis port.
+    let app = TestApp::spawn(AppOptions::default().without_redis()).await;
     for _ in 0..2 {
-        let (status, body) = upload(&base, photo_of("pd-013", 2), &[]).await;
+        let (status, body) = app.upload(photo_of("pd-013", 2), &[]).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["data"]["exhibit"]["id"], "pd-013");
         assert_eq!(body["data"]["cached"], false);
     }
-    let body: serde_json::Value = reqwest::get(format!("{base}/ready")).await.unwrap().json().await.unwrap();
+    let (_, body) = app.get("/ready").await;
     assert_eq!(body["data"]["cache"], "down");
 }
 
 #[tokio::test]
 async fn unready_until_a_bundle_is_published_then_picked_up_while_running() {
     let demo = demo();
-    let redis = RedisServer::start();
     let root = tempfile::tempdir().unwrap();
-    let base = spawn_app(settings(root.path(), &redis.url())).await;
+    let app = TestApp::spawn(AppOptions::default().bundles(root.path())).await;
     let client = reqwest::Client::new();
 
-    let res = client.get(format!("{base}/ready")).send().await.unwrap();
+    let res = client.get(app.url("/ready")).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 503);
     assert_eq!(res.headers().get("retry-after").map(|v| v.to_str().unwrap()), Some("1"));
-    let (status, body) = upload(&base, photo_of("pd-006", 0), &[]).await;
+    let (status, body) = app.upload(photo_of("pd-006", 0), &[]).await;
     assert_eq!((status, body["error"].as_str()), (503, Some("not_ready")));
 
     // A corrupt version is refused when published...
@@ -149,23 +135,24 @@ async fn unready_until_a_bundle_is_published_then_picked_up_while_running() {
     let src = demo.museum_root().join("versions").join(&demo.version);
     copy_dir(&src, &versions.join("broken"));
     std::fs::write(versions.join("broken/index.faiss"), b"garbage").unwrap();
-    recognizer::bundle::publish(&museum_root, "broken").unwrap();
+    let lock = index_builder::store::MuseumLock::acquire(root.path(), DEMO, None).unwrap();
+    index_builder::store::publish(&lock, "broken", None).unwrap();
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    assert_eq!(client.get(format!("{base}/ready")).send().await.unwrap().status().as_u16(), 503);
+    assert_eq!(app.get("/ready").await.0, 503);
 
     // ...and a good one is picked up without a restart.
     copy_dir(&src, &versions.join(&demo.version));
-    recognizer::bundle::publish(&museum_root, &demo.version).unwrap();
+    index_builder::store::publish(&lock, &demo.version, Some("broken")).unwrap();
+    drop(lock);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     loop {
-        let res = client.get(format!("{base}/ready")).send().await.unwrap();
-        if res.status().as_u16() == 200 {
+        if app.get("/ready").await.0 == 200 {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "published bundle not picked up");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    let (status, body) = upload(&base, photo_of("pd-006", 0), &[]).await;
+    let (status, body) = app.upload(photo_of("pd-006", 0), &[]).await;
     assert_eq!(status, 200);
     assert_eq!(body["data"]["exhibit"]["id"], "pd-006");
 }
@@ -180,90 +167,82 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 
 #[tokio::test]
 async fn wechat_login_maps_every_documented_answer() {
-    let demo = demo();
-    let redis = RedisServer::start();
-    let wechat = FakeWechat::start(Default::default());
-    let base = spawn_app(settings_with_wechat(&demo.bundles, &redis.url(), &wechat)).await;
+    let app = TestApp::spawn(AppOptions::default()).await;
+    let wechat = &app.wechat;
 
     let code = wechat.code("alice").await;
-    let (status, body) = login(&base, &code).await;
+    let (status, body) = app.login(&code).await;
     assert_eq!(status, 200, "{body}");
     let token = body["data"]["token"].as_str().unwrap();
     assert!(token.len() >= 32);
     assert!(body["data"]["expires_in"].as_u64().unwrap() > 0);
     assert!(!body.to_string().contains("session_key"), "session_key must stay on the server: {body}");
     // The same WeChat user gets the same openid from a new code, but a new token.
-    let (_, again) = login(&base, &wechat.code("alice").await).await;
+    let (_, again) = app.login(&wechat.code("alice").await).await;
     assert_eq!(again["data"]["openid"], body["data"]["openid"]);
     assert_ne!(again["data"]["token"], body["data"]["token"]);
 
-    let (status, body) = login(&base, &code).await;
+    let (status, body) = app.login(&code).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("login_code_used")), "{body}");
-    let (status, body) = login(&base, "never-issued").await;
+    let (status, body) = app.login("never-issued").await;
     assert_eq!((status, body["error"].as_str()), (400, Some("login_code_invalid")));
     let (status, body) =
-        call_json(reqwest::Method::POST, format!("{base}/api/v1/session"), None, Some(serde_json::json!({}))).await;
+        app.call_json(reqwest::Method::POST, "/api/v1/session", None, Some(serde_json::json!({}))).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_parameter")), "{body}");
 
     // -1 (busy) is retried, boundedly: twice then success; three times is too many.
     wechat.fail("jscode2session", -1, 2).await;
-    let (status, body) = login(&base, &wechat.code("bob").await).await;
+    let (status, body) = app.login(&wechat.code("bob").await).await;
     assert_eq!(status, 200, "{body}");
     wechat.fail("jscode2session", -1, 3).await;
-    let (status, body) = login(&base, &wechat.code("bob").await).await;
+    let (status, body) = app.login(&wechat.code("bob").await).await;
     assert_eq!((status, body["error"].as_str()), (502, Some("wechat_unavailable")), "{body}");
     wechat.fail("jscode2session", 45011, 1).await;
-    let (status, body) = login(&base, &wechat.code("bob").await).await;
+    let (status, body) = app.login(&wechat.code("bob").await).await;
     assert_eq!((status, body["error"].as_str()), (429, Some("wechat_rate_limited")));
     wechat.fail("jscode2session", 40226, 1).await;
-    let (status, body) = login(&base, &wechat.code("bob").await).await;
+    let (status, body) = app.login(&wechat.code("bob").await).await;
     assert_eq!((status, body["error"].as_str()), (403, Some("login_refused")));
 
     // Logging out ends the session.
-    let (status, _) = call_json(reqwest::Method::DELETE, format!("{base}/api/v1/session"), Some(token), None).await;
+    let (status, _) = app.call_json(reqwest::Method::DELETE, "/api/v1/session", Some(token), None).await;
     assert_eq!(status, 200);
-    let (status, body) = call_json(reqwest::Method::GET, format!("{base}/api/v1/me/history"), Some(token), None).await;
+    let (status, body) = app.call_json(reqwest::Method::GET, "/api/v1/me/history", Some(token), None).await;
     assert_eq!((status, body["error"].as_str()), (401, Some("session_invalid")));
 }
 
 #[tokio::test]
 async fn a_wrong_app_secret_is_an_upstream_error_not_the_visitors() {
-    let demo = demo();
-    let redis = RedisServer::start();
-    let wechat = FakeWechat::start(Default::default());
-    let mut s = settings_with_wechat(&demo.bundles, &redis.url(), &wechat);
-    s.wechat.api.secret = museum_server::wechat::Secret::new("wrong");
-    let base = spawn_app(s).await;
-    let (status, body) = login(&base, &wechat.code("alice").await).await;
+    let app = TestApp::spawn(
+        AppOptions::default().with(|s| s.wechat.api.secret = museum_server::wechat::Secret::new("wrong")),
+    )
+    .await;
+    let (status, body) = app.login(&app.wechat.code("alice").await).await;
     assert_eq!((status, body["error"].as_str()), (502, Some("wechat_error")), "{body}");
     assert!(!body.to_string().contains("wrong"), "secrets never reach a client: {body}");
 }
 
 #[tokio::test]
 async fn logged_in_visitors_get_history_and_favorites() {
-    let demo = demo();
-    let redis = RedisServer::start();
-    let wechat = FakeWechat::start(Default::default());
-    let base = spawn_app(settings_with_wechat(&demo.bundles, &redis.url(), &wechat)).await;
-    let (_, body) = login(&base, &wechat.code("carol").await).await;
-    let token = body["data"]["token"].as_str().unwrap().to_owned();
+    let app = TestApp::spawn(AppOptions::default()).await;
+    let token = app.session_for("carol").await;
     let t = Some(token.as_str());
 
-    let (status, body) = call_json(reqwest::Method::GET, format!("{base}/api/v1/me/favorites"), None, None).await;
+    let (status, body) = app.get("/api/v1/me/favorites").await;
     assert_eq!((status, body["error"].as_str()), (401, Some("login_required")));
 
     // Recognition fills the history (newest first); anonymous recognition does not.
-    let (status, body) = upload_as(&base, t, photo_of("pd-006", 0), &[]).await;
+    let (status, body) = app.upload_as(t, photo_of("pd-006", 0), &[]).await;
     assert_eq!((status, body["data"]["exhibit"]["id"].as_str()), (200, Some("pd-006")), "{body}");
-    let (status, body) = upload_as(&base, t, photo_of("pd-013", 2), &[]).await;
+    let (status, body) = app.upload_as(t, photo_of("pd-013", 2), &[]).await;
     assert_eq!((status, body["data"]["exhibit"]["id"].as_str()), (200, Some("pd-013")), "{body}");
-    let (_, body) = call_json(reqwest::Method::GET, format!("{base}/api/v1/me/history?lang=en"), t, None).await;
+    let (_, body) = app.call_json(reqwest::Method::GET, "/api/v1/me/history?lang=en", t, None).await;
     let ids: Vec<&str> =
         body["data"]["items"].as_array().unwrap().iter().map(|i| i["exhibit_id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["pd-013", "pd-006"], "{body}");
     assert!(body["data"]["items"][0]["exhibit"]["title"].as_str().is_some_and(|s| !s.is_empty()));
 
-    let url = format!("{base}/api/v1/me/favorites");
+    let url = app.url("/api/v1/me/favorites");
     for id in ["pd-001", "pd-002", "pd-001"] {
         let (status, _) =
             call_json(reqwest::Method::POST, url.clone(), t, Some(serde_json::json!({ "exhibit_id": id }))).await;
@@ -283,14 +262,15 @@ async fn logged_in_visitors_get_history_and_favorites() {
     assert_eq!(body["data"]["total"], 1);
 
     // Another visitor sees none of it.
-    let (_, other) = login(&base, &wechat.code("dave").await).await;
-    let (_, body) = call_json(reqwest::Method::GET, url, other["data"]["token"].as_str(), None).await;
+    let other = app.session_for("dave").await;
+    let (_, body) = call_json(reqwest::Method::GET, url, Some(&other), None).await;
     assert_eq!(body["data"]["total"], 0);
 }
 
 /// `redis-cli` against the test's Redis: what it printed, one line per reply element.
 fn redis_cli(redis: &RedisServer, args: &[&str]) -> Vec<String> {
-    let out = std::process::Command::new("redis-cli").arg("-p").arg(redis.port.to_string()).args(args).output().unwrap();
+    let out =
+        std::process::Command::new("redis-cli").arg("-p").arg(redis.port.to_string()).args(args).output().unwrap();
     assert!(out.status.success(), "{out:?}");
     String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
 }
@@ -317,13 +297,10 @@ async fn visitor_lists_know_which_museum_an_exhibit_belongs_to() {
     std::fs::write(&twin_json, serde_json::to_vec(&twin_records).unwrap()).unwrap();
     let twin = index_builder::load_collection(&twin_json, &demo.collection.join("images"), "twin").unwrap();
     index_builder::build_bundle(&twin, &recognizer(), root.path(), &index_builder::BuildOptions::default()).unwrap();
-    let redis = RedisServer::start();
-    let wechat = FakeWechat::start(Default::default());
-    let base = spawn_app(settings_with_wechat(root.path(), &redis.url(), &wechat)).await;
-    let (_, body) = login(&base, &wechat.code("erin").await).await;
-    let token = body["data"]["token"].as_str().unwrap().to_owned();
+    let app = TestApp::spawn(AppOptions::default().bundles(root.path())).await;
+    let token = app.session_for("erin").await;
     let t = Some(token.as_str());
-    let favorites = format!("{base}/api/v1/me/favorites");
+    let favorites = app.url("/api/v1/me/favorites");
     let post = |body: serde_json::Value| call_json(reqwest::Method::POST, favorites.clone(), t, Some(body));
 
     // An id two museums use needs its museum; each then lands as itself.
@@ -356,14 +333,14 @@ async fn visitor_lists_know_which_museum_an_exhibit_belongs_to() {
     // A history written before lists recorded museums (bare ids under the
     // old key) is kept: moved on first use, each id to the museum that has
     // it, an id no museum has any more kept without a card.
-    let keys = redis_cli(&redis, &["--scan", "--pattern", "mo:visitor:v2:*:favorites"]);
+    let keys = redis_cli(app.redis(), &["--scan", "--pattern", "mo:visitor:v2:*:favorites"]);
     let openid = keys[0].trim_start_matches("mo:visitor:v2:{").trim_end_matches("}:favorites").to_owned();
     let legacy = format!("mo:visitor:{openid}:history");
-    redis_cli(&redis, &["ZADD", &legacy, "1000", "pd-006", "2000", "gone-1"]);
+    redis_cli(app.redis(), &["ZADD", &legacy, "1000", "pd-006", "2000", "gone-1"]);
     // A recognition scoped to "twin" goes into the history as twin's exhibit.
-    let (status, body) = upload_as(&base, t, photo_of("pd-002", 1), &[("museum", "twin")]).await;
+    let (status, body) = app.upload_as(t, photo_of("pd-002", 1), &[("museum", "twin")]).await;
     assert_eq!((status, body["data"]["exhibit"]["museum"].as_str()), (200, Some("twin")), "{body}");
-    let (_, body) = call_json(reqwest::Method::GET, format!("{base}/api/v1/me/history"), t, None).await;
+    let (_, body) = app.call_json(reqwest::Method::GET, "/api/v1/me/history", t, None).await;
     let items = body["data"]["items"].as_array().unwrap();
     let seen: Vec<(&str, &str, Option<&str>)> = items
         .iter()
@@ -371,15 +348,13 @@ async fn visitor_lists_know_which_museum_an_exhibit_belongs_to() {
         .collect();
     assert_eq!(seen, [("twin", "pd-002", Some("twin")), ("", "gone-1", None), (DEMO, "pd-006", Some(DEMO))], "{body}");
     assert_eq!(items[2]["at"], 1, "entries keep their time: {body}");
-    assert!(redis_cli(&redis, &["EXISTS", &legacy]) == ["0"], "the old key is gone once moved");
+    assert!(redis_cli(app.redis(), &["EXISTS", &legacy]) == ["0"], "the old key is gone once moved");
 }
 
 #[tokio::test]
 async fn museums_list_search_and_paginate_exhibits() {
-    let demo = demo();
-    let redis = RedisServer::start();
-    let base = spawn_app(settings(&demo.bundles, &redis.url())).await;
-    let get = |path: &str| call_json(reqwest::Method::GET, format!("{base}{path}"), None, None);
+    let app = TestApp::spawn(AppOptions::default()).await;
+    let get = |path: &str| call_json(reqwest::Method::GET, app.url(path), None, None);
 
     let (_, body) = get("/api/v1/museums").await;
     let museums = body["data"]["museums"].as_array().unwrap();
@@ -429,15 +404,11 @@ async fn museums_list_search_and_paginate_exhibits() {
 
 #[tokio::test]
 async fn anonymous_recognition_is_rate_limited_per_ip() {
-    let demo = demo();
-    let redis = RedisServer::start();
-    let mut s = settings(&demo.bundles, &redis.url());
-    s.limits.anonymous_recognize_per_minute = 2;
-    let base = spawn_app(s).await;
+    let app = TestApp::spawn(AppOptions::default().with(|s| s.limits.anonymous_recognize_per_minute = 2)).await;
     let mut limited = 0;
     for _ in 0..6 {
         let client = reqwest::Client::new();
-        let res = client.post(format!("{base}/api/v1/recognize")).body("x").send().await.unwrap();
+        let res = client.post(app.url("/api/v1/recognize")).body("x").send().await.unwrap();
         if res.status().as_u16() == 429 {
             limited += 1;
             let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
@@ -496,38 +467,33 @@ async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) 
 
 #[tokio::test]
 async fn every_route_in_the_openapi_document_answers_as_documented() {
-    let demo = demo();
-    let redis = RedisServer::start();
-    let wechat = FakeWechat::start(Default::default());
-    let base = spawn_app(settings_with_wechat(&demo.bundles, &redis.url(), &wechat)).await;
-    let (status, doc) = call_json(reqwest::Method::GET, format!("{base}/api/v1/openapi.json"), None, None).await;
+    let app = TestApp::spawn(AppOptions::default()).await;
+    let (status, doc) = app.get("/api/v1/openapi.json").await;
     assert_eq!(status, 200);
     assert_eq!(doc["openapi"], "3.0.3");
     let paths = doc["paths"].as_object().unwrap();
     assert!(paths.len() >= 10);
     let mut exercised = 0;
     for (template, operations) in paths {
-        // Admin routes need admin keys: tests/tests/admin.rs calls each of them.
+        // Admin routes need admin keys: admin.rs calls each of them.
         if template.starts_with("/api/v1/admin") {
             continue;
         }
         for (method, op) in operations.as_object().unwrap() {
             // A fresh login per route: DELETE /api/v1/session must not end the others' session.
-            let (_, session) = login(&base, &wechat.code("openapi").await).await;
-            let token = session["data"]["token"].as_str().unwrap().to_owned();
-            let url = format!(
-                "{base}{}",
-                template
+            let token = app.session_for("openapi").await;
+            let url = app.url(
+                &template
                     .replace("{id}", if template.contains("museums") { "palace-demo" } else { "pd-006" })
                     .replace("{list}", "favorites")
-                    .replace("{exhibit}", "pd-006")
+                    .replace("{exhibit}", "pd-006"),
             );
             let method: reqwest::Method = method.to_uppercase().parse().unwrap();
             let (status, body) = if template == "/api/v1/recognize" {
-                upload_as(&base, Some(&token), photo_of("pd-006", 0), &[]).await
+                app.upload_as(Some(&token), photo_of("pd-006", 0), &[]).await
             } else {
                 let body = match template.as_str() {
-                    "/api/v1/session" => Some(serde_json::json!({ "code": wechat.code("openapi").await })),
+                    "/api/v1/session" => Some(serde_json::json!({ "code": app.wechat.code("openapi").await })),
                     _ => Some(serde_json::json!({ "exhibit_id": "pd-006" })),
                 };
                 let body = if method == reqwest::Method::POST { body } else { None };
@@ -552,17 +518,15 @@ async fn every_route_in_the_openapi_document_answers_as_documented() {
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_template() {
-    let demo = demo();
-    let redis = RedisServer::start();
-    let base = spawn_app(settings(&demo.bundles, &redis.url())).await;
+    let app = TestApp::spawn(AppOptions::default()).await;
     for id in ["pd-001", "pd-002"] {
-        reqwest::get(format!("{base}/api/v1/exhibits/{id}")).await.unwrap();
+        reqwest::get(app.url(&format!("/api/v1/exhibits/{id}"))).await.unwrap();
     }
-    let (status, _) = upload(&base, photo_of("pd-006", 0), &[]).await;
+    let (status, _) = app.upload(photo_of("pd-006", 0), &[]).await;
     assert_eq!(status, 200);
-    let (status, _) = upload(&base, photo_of("pd-006", 0), &[]).await;
+    let (status, _) = app.upload(photo_of("pd-006", 0), &[]).await;
     assert_eq!(status, 200);
-    let text = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+    let text = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
     let line = |prefix: &str| text.lines().find(|l| l.starts_with(prefix)).map(str::to_owned);
     assert_eq!(
         line(r#"museum_http_requests_total{method="GET",route="/api/v1/exhibits/{id}",status="200"}"#).as_deref(),

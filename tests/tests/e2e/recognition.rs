@@ -2,11 +2,7 @@
 //! one synthetic visitor photo per exhibit (perspective, clutter, glare, JPEG),
 //! and photos of exhibits that are not in the index.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use recognizer::{Bundle, Decision, ModelManifest};
 
 #[test]
