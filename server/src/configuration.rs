@@ -234,7 +234,8 @@ mod tests {
         let env = env.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
         let s = Settings::load_with_env(None, Some(env)).unwrap();
         assert_eq!(s.wechat.api.retries, 5);
-        assert_eq!(s.wechat.api.secret.expose(), "s3cr3t-value");
+        assert_eq!(secrecy::ExposeSecret::expose_secret(&s.wechat.api.secret), "s3cr3t-value");
+        assert!(!format!("{s:?}").contains("s3cr3t-value"), "secrets never print");
         assert!(!format!("{s:?}").contains("s3cr3t-value"));
     }
 

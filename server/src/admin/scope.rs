@@ -18,6 +18,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use secrecy::ExposeSecret;
 
 use super::registry::Principal;
 use crate::error::ApiError;
@@ -44,7 +45,7 @@ enum Scope {
 
 /// The admin key's principal: the operator, or the museum its key belongs to.
 fn principal(state: &AppState, req: &HttpRequest) -> Result<Principal, ApiError> {
-    let operator = state.settings.admin.operator_key.expose();
+    let operator = state.settings.admin.operator_key.expose_secret();
     if operator.is_empty() {
         return Err(ApiError::AdminDisabled);
     }

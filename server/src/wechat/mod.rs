@@ -10,30 +10,15 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use secrecy::ExposeSecret;
 
 pub mod fake;
 pub mod token;
 
-/// A secret that never prints (Debug and logs show `***`).
-#[derive(Clone, Default, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
-    }
-}
+/// A secret (the app secret, the operator key): `secrecy`'s string, which
+/// never prints (Debug shows `[REDACTED]`) and is zeroed when dropped; read
+/// it with `ExposeSecret::expose_secret` where it is used.
+pub type Secret = secrecy::SecretString;
 
 /// What `jscode2session` returns for a valid code. `session_key` stays on the server.
 #[derive(Clone, Deserialize, Serialize)]
@@ -126,7 +111,7 @@ impl WechatClient {
         let s = &self.settings;
         let query = [
             ("appid", s.appid.as_str()),
-            ("secret", s.secret.expose()),
+            ("secret", s.secret.expose_secret()),
             ("js_code", code),
             ("grant_type", "authorization_code"),
         ];
@@ -139,7 +124,7 @@ impl WechatClient {
         let body = serde_json::json!({
             "grant_type": "client_credential",
             "appid": s.appid,
-            "secret": s.secret.expose(),
+            "secret": s.secret.expose_secret(),
             "force_refresh": force_refresh,
         });
         self.call(|| self.http.post(self.url("/cgi-bin/stable_token")).json(&body)).await

@@ -214,7 +214,7 @@ async fn wechat_login_maps_every_documented_answer() {
 #[tokio::test]
 async fn a_wrong_app_secret_is_an_upstream_error_not_the_visitors() {
     let app = TestApp::spawn(
-        AppOptions::default().with(|s| s.wechat.api.secret = museum_server::wechat::Secret::new("wrong")),
+        AppOptions::default().with(|s| s.wechat.api.secret = museum_server::wechat::Secret::from("wrong")),
     )
     .await;
     let (status, body) = app.login(&app.wechat.code("alice").await).await;
@@ -440,7 +440,7 @@ async fn access_token_is_refreshed_by_one_process_at_a_time() {
             let client = WechatClient::new(WechatSettings {
                 base_url: wechat.base.clone(),
                 appid: options.appid.clone(),
-                secret: Secret::new(options.secret.clone()),
+                secret: Secret::from(options.secret.clone()),
                 retries: 0,
                 timeout_ms: 2000,
             })

@@ -247,7 +247,7 @@ pub const OPERATOR_KEY: &str = "operator-test-key";
 /// Settings with the admin API on: operator key, data folder, builder binary.
 pub fn admin_settings(bundles: &Path, redis_url: &str, data_dir: &Path) -> Settings {
     let mut s = settings(bundles, redis_url);
-    s.admin.operator_key = museum_server::wechat::Secret::new(OPERATOR_KEY);
+    s.admin.operator_key = museum_server::wechat::Secret::from(OPERATOR_KEY);
     s.admin.data_dir = data_dir.to_owned();
     s.admin.index_builder = builder_bin().to_string_lossy().into_owned();
     s.admin.build_threads = 2;
