@@ -468,21 +468,7 @@ fn a_build_killed_midway_leaves_the_published_bundle_untouched() {
     let museum_root = bundles.join(DEMO);
     let before_current = std::fs::read_to_string(museum_root.join("CURRENT")).unwrap();
     let before_versions = recognizer::bundle::list_versions(&museum_root).unwrap();
-    let mut child = std::process::Command::new(builder_bin())
-        .args(["build", "--museum", DEMO, "--json", "--threads", "1"])
-        .arg("--records")
-        .arg(demo.collection.join("exhibits.json"))
-        .arg("--images")
-        .arg(demo.collection.join("images"))
-        .arg("--bundles")
-        .arg(&bundles)
-        .arg("--model")
-        .arg(model_path())
-        .arg("--ort-lib")
-        .arg(ort_library())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = builder_with_model("build", &demo.collection.join("exhibits.json"), &bundles).spawn().unwrap();
     // Kill it once it is embedding (it has read the collection and started work).
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
     let mut seen = Vec::new();
@@ -568,21 +554,7 @@ fn two_builders_racing_on_one_museum_both_land() {
         record["id"] = id.into();
         let file = root.path().join(format!("{id}.json"));
         std::fs::write(&file, serde_json::to_vec(&[record]).unwrap()).unwrap();
-        std::process::Command::new(builder_bin())
-            .args(["upsert", "--museum", DEMO, "--json", "--threads", "1"])
-            .arg("--records")
-            .arg(&file)
-            .arg("--images")
-            .arg(demo.collection.join("images"))
-            .arg("--bundles")
-            .arg(&bundles)
-            .arg("--model")
-            .arg(model_path())
-            .arg("--ort-lib")
-            .arg(ort_library())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
+        builder_with_model("upsert", &file, &bundles).spawn().unwrap()
     };
     let children = [spawn("race-a", &records[0]), spawn("race-b", &records[1])];
     let mut changes = Vec::new();
@@ -629,4 +601,23 @@ fn two_builders_racing_on_one_museum_both_land() {
     );
     drop(held);
     assert_eq!(std::fs::read_to_string(museum_root.join("CURRENT")).unwrap().trim(), changes[1].version);
+}
+
+/// `index-builder <command> --json` on the demo museum: `records` with the
+/// demo's images, into `bundles`, with the test model on one thread; stdout piped.
+fn builder_with_model(command: &str, records: &std::path::Path, bundles: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(builder_bin());
+    cmd.args([command, "--museum", DEMO, "--json", "--threads", "1"])
+        .arg("--records")
+        .arg(records)
+        .arg("--images")
+        .arg(demo().collection.join("images"))
+        .arg("--bundles")
+        .arg(bundles)
+        .arg("--model")
+        .arg(model_path())
+        .arg("--ort-lib")
+        .arg(ort_library())
+        .stdout(std::process::Stdio::piped());
+    cmd
 }

@@ -66,6 +66,27 @@ async fn bad_uploads_get_documented_errors() {
     assert_eq!(res.status().as_u16(), 400);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"], "missing_file");
+    // A text field past its 256 bytes is the field's fault, not the upload's size.
+    let (status, body) = app.upload(photo_of("pd-001", 0), &[("museum", &"m".repeat(300))]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_parameter")), "{body}");
+    // Another multipart kind is not the form wx.uploadFile sends.
+    let res = client
+        .post(app.url("/api/v1/recognize"))
+        .header("content-type", "multipart/mixed; boundary=x")
+        .body("--x--\r\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 415);
+    // Extra formData fields are ignored; a repeated field keeps its last value.
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(photo_of("pd-006", 0)).file_name("a.jpg"))
+        .text("museum", "no-such-museum")
+        .text("museum", "palace-demo")
+        .text("scene", "1001");
+    let res = client.post(app.url("/api/v1/recognize")).multipart(form).send().await.unwrap();
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["data"]["exhibit"]["id"], "pd-006", "{body}");
 
     // The server is still healthy after all that.
     let (status, _) = app.get("/health").await;
