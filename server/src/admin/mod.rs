@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod registry;
 pub mod routes;
 pub mod scope;
+pub mod uri;
 
 pub use analytics::Analytics;
 pub use jobs::Jobs;

@@ -14,6 +14,7 @@ use tokio::io::AsyncWriteExt;
 use super::registry::RegistryError;
 use super::scope::{MuseumScope, OperatorScope};
 use crate::error::{ApiError, ok};
+use crate::routes::JsonObject;
 use crate::state::AppState;
 
 fn registry_error(e: RegistryError) -> ApiError {
@@ -37,6 +38,30 @@ fn body_error(e: actix_web::Error) -> ApiError {
     ApiError::InvalidParameter { name: "body", reason: e.to_string() }
 }
 
+/// Largest optional JSON body (they hold a field or two).
+const OPTIONAL_BODY_LIMIT: usize = 64 * 1024;
+
+/// An optional JSON body: none (or only whitespace) is `T::default()`; one
+/// that is sent must be valid, or the request is refused (a field of the
+/// wrong type is never silently ignored).
+async fn optional_json<T: serde::de::DeserializeOwned + Default>(payload: web::Payload) -> Result<T, ApiError> {
+    let body = payload
+        .to_bytes_limited(OPTIONAL_BODY_LIMIT)
+        .await
+        .map_err(|_| ApiError::InvalidParameter {
+            name: "body",
+            reason: format!("larger than {OPTIONAL_BODY_LIMIT} bytes"),
+        })?
+        .map_err(|e| ApiError::InvalidParameter { name: "body", reason: e.to_string() })?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| e.to_string())
+        .and_then(crate::routes::object)
+        .map_err(|reason| ApiError::InvalidParameter { name: "body", reason })
+}
+
 #[derive(Debug, Deserialize)]
 pub struct CreateMuseum {
     id: String,
@@ -48,7 +73,7 @@ pub struct CreateMuseum {
 pub async fn create_museum(
     state: web::Data<AppState>,
     _operator: OperatorScope,
-    body: Result<web::Json<CreateMuseum>, actix_web::Error>,
+    body: Result<JsonObject<CreateMuseum>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.map_err(body_error)?.into_inner();
     let st = state.clone();
@@ -114,6 +139,7 @@ pub async fn get_museum(
 
 #[derive(Debug, Deserialize, Default)]
 pub struct NewKey {
+    #[serde(default, deserialize_with = "crate::routes::present")]
     label: Option<String>,
 }
 
@@ -122,9 +148,9 @@ pub async fn create_key(
     state: web::Data<AppState>,
     _scope: MuseumScope,
     museum: web::Path<String>,
-    body: Option<web::Json<NewKey>>,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let label = body.and_then(|b| b.into_inner().label);
+    let label = optional_json::<NewKey>(body).await?.label;
     let st = state.clone();
     let (entry, key) = blocking(move || st.registry.add_key(&museum, label)).await?.map_err(registry_error)?;
     Ok(ok(json!({ "api_key": key, "key_id": entry.id, "note": "the key is shown only now; store it safely" })))
@@ -255,18 +281,38 @@ async fn import_args(
     if is_json(req) {
         let bytes =
             payload.to_bytes_limited(256 * 1024).await.map_err(|_| ApiError::UploadTooLarge { limit: 256 * 1024 })?;
-        let body: IiifImport =
-            serde_json::from_slice(&bytes.map_err(|e| ApiError::BadMultipart(e.to_string()))?).map_err(|e| {
-                ApiError::InvalidParameter { name: "body", reason: format!("expected {{\"iiif\": [URLs]}}: {e}") }
+        let body: IiifImport = serde_json::from_slice(&bytes.map_err(|e| ApiError::BadMultipart(e.to_string()))?)
+            .map_err(|e| e.to_string())
+            .and_then(crate::routes::object)
+            .map_err(|e| ApiError::InvalidParameter {
+                name: "body",
+                reason: format!("expected {{\"iiif\": [URLs]}}: {e}"),
             })?;
         if body.iiif.is_empty() || body.iiif.len() > 10_000 {
             return Err(ApiError::InvalidParameter { name: "iiif", reason: "1 to 10000 manifest URLs".into() });
+        }
+        // As documented: http(s) URIs (RFC 3986), each of them.
+        if let Some(bad) = body
+            .iiif
+            .iter()
+            .find(|u| !(u.starts_with("http://") || u.starts_with("https://")) || !super::uri::is_uri(u))
+        {
+            return Err(ApiError::InvalidParameter {
+                name: "iiif",
+                reason: format!("`{}` is not an http(s) URL", bad.chars().take(200).collect::<String>()),
+            });
         }
         for url in body.iiif {
             args.extend(["--iiif".into(), url]);
         }
     } else {
         let saved = save_fields(req, payload, &upload, state.settings.admin.max_import_bytes).await?;
+        if let Some((name, _, _)) = saved.iter().find(|(n, _, _)| n != "records" && n != "images") {
+            return Err(ApiError::InvalidParameter {
+                name: "form field",
+                reason: format!("unknown part `{name}`: send `records` and optionally `images`"),
+            });
+        }
         let records = saved.iter().find(|(n, _, _)| n == "records").ok_or(ApiError::InvalidParameter {
             name: "records",
             reason: "send the records (CSV or JSON) in multipart field `records`".into(),
@@ -322,6 +368,7 @@ pub struct BuildBody {
     #[serde(default)]
     max_error_ratio: f64,
     /// Publish when built (default true).
+    #[serde(default, deserialize_with = "crate::routes::present")]
     publish: Option<bool>,
 }
 
@@ -330,7 +377,7 @@ pub async fn create_build(
     state: web::Data<AppState>,
     _scope: MuseumScope,
     museum: web::Path<String>,
-    body: Result<web::Json<BuildBody>, actix_web::Error>,
+    body: Result<JsonObject<BuildBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.map_err(body_error)?.into_inner();
     if !body.import_id.chars().all(|c| c.is_ascii_hexdigit()) || body.import_id.is_empty() {
@@ -391,6 +438,7 @@ pub async fn list_versions(
 
 #[derive(Debug, Deserialize, Default)]
 pub struct VersionBody {
+    #[serde(default, deserialize_with = "crate::routes::present")]
     version: Option<String>,
 }
 
@@ -473,7 +521,7 @@ pub async fn publish(
     state: web::Data<AppState>,
     _scope: MuseumScope,
     museum: web::Path<String>,
-    body: Result<web::Json<VersionBody>, actix_web::Error>,
+    body: Result<JsonObject<VersionBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let version = body.map_err(body_error)?.into_inner().version;
     let version = version.ok_or(ApiError::InvalidParameter { name: "version", reason: "required".into() })?;
@@ -485,31 +533,36 @@ pub async fn rollback(
     state: web::Data<AppState>,
     _scope: MuseumScope,
     museum: web::Path<String>,
-    body: Option<web::Json<VersionBody>>,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    switch(&state, &museum, "rollback", body.and_then(|b| b.into_inner().version)).await
+    switch(&state, &museum, "rollback", optional_json::<VersionBody>(body).await?.version).await
 }
 
 #[derive(Debug, Deserialize, Default)]
 pub struct GcBody {
+    #[serde(default, deserialize_with = "crate::routes::present")]
     keep: Option<usize>,
 }
+
+/// Most versions `gc` may be asked to keep.
+const MAX_KEEP: usize = 1000;
 
 #[post("/api/v1/admin/museums/{museum}/gc")]
 pub async fn gc(
     state: web::Data<AppState>,
     _operator: OperatorScope,
     museum: web::Path<String>,
-    body: Option<web::Json<GcBody>>,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     if !valid_museum_id(&museum) {
         return Err(ApiError::MuseumNotFound(museum.into_inner()));
     }
-    let keep = body.and_then(|b| b.into_inner().keep).unwrap_or(state.settings.admin.keep_versions);
-    if keep == 0 {
+    let asked = optional_json::<GcBody>(body).await?.keep;
+    let keep = asked.unwrap_or(state.settings.admin.keep_versions);
+    if keep == 0 || asked.is_some_and(|k| k > MAX_KEEP) {
         return Err(ApiError::InvalidParameter {
             name: "keep",
-            reason: "at least 1 (the published version is always kept)".into(),
+            reason: format!("from 1 to {MAX_KEEP} (the published version is always kept)"),
         });
     }
     let mut args = lifecycle_args(&state, "gc", &museum);
@@ -535,22 +588,48 @@ pub async fn upsert_exhibit(
     let dir = state.registry.museum_dir(&museum).join("changes").join(uuid::Uuid::new_v4().simple().to_string());
     // A refused change leaves no trace.
     let started = async {
-        let (args, report) = upsert_args(&state, &req, payload, &museum, &id, &dir).await?;
-        Ok::<_, ApiError>((state.jobs.start(&museum, JobKind::Upsert, args).await?, report))
+        let args = upsert_args(&state, &req, payload, &museum, &id, &dir).await?;
+        state.jobs.start(&museum, JobKind::Upsert, args).await
     };
-    let (job, report) = match started.await {
-        Ok(done) => done,
+    let job = match started.await {
+        Ok(job) => job,
         Err(e) => {
             discard(&dir).await;
             return Err(e);
         }
     };
-    Ok(ok(json!({ "job": job, "validation": report })))
+    Ok(ok(json!({ "job": job })))
 }
 
-/// Saves the record and its images under `dir`, validates them with the
-/// builder (a bad record is a 400 now rather than a failed job later), and
-/// says how `index-builder upsert` is to read them.
+/// What `openapi.json` says of an upserted record, checked before anything
+/// runs (400 with the reason): the path's id spelled as ids are, a
+/// non-blank `accession_number`, and a `title` of one or more non-blank
+/// texts. The builder's own checks (the images above all: there, decodable,
+/// large enough) are the job's, which fails with its reasons.
+fn check_record(record: &serde_json::Map<String, serde_json::Value>, id: &str) -> Result<(), ApiError> {
+    let invalid = |reason: String| ApiError::InvalidParameter { name: "record", reason };
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        return Err(ApiError::InvalidParameter {
+            name: "id",
+            reason: format!("`{id}`: ASCII letters, digits, '-', '_' and '.' only"),
+        });
+    }
+    if record.get("id").is_some_and(|v| v.as_str() != Some(id)) {
+        return Err(invalid(format!("its id must be `{id}`, as in the URL")));
+    }
+    let non_blank = |v: &serde_json::Value| v.as_str().is_some_and(|s| s.chars().any(|c| !c.is_whitespace()));
+    if !record.get("accession_number").is_some_and(non_blank) {
+        return Err(invalid("missing accession_number (a non-blank string)".into()));
+    }
+    match record.get("title").and_then(|t| t.as_object()) {
+        Some(title) if !title.is_empty() && title.values().all(non_blank) => Ok(()),
+        _ => Err(invalid("missing title (an object of one or more non-blank texts by language)".into())),
+    }
+}
+
+/// Saves the record and its images under `dir`, checks what the API
+/// document says of them ([`check_record`]), and says how `index-builder
+/// upsert` is to read them.
 async fn upsert_args(
     state: &AppState,
     req: &HttpRequest,
@@ -558,9 +637,15 @@ async fn upsert_args(
     museum: &str,
     id: &str,
     dir: &Path,
-) -> Result<(Vec<String>, ValidationReport), ApiError> {
+) -> Result<Vec<String>, ApiError> {
     tokio::fs::create_dir_all(dir).await.map_err(|e| ApiError::Internal(e.into()))?;
     let saved = save_fields(req, payload, dir, state.settings.server.max_upload_bytes * 8).await?;
+    if let Some((name, _, _)) = saved.iter().find(|(n, _, _)| n != "record" && n != "image") {
+        return Err(ApiError::InvalidParameter {
+            name: "form field",
+            reason: format!("unknown part `{name}`: send `record` and `image` (repeated for more images)"),
+        });
+    }
     let record_file = saved.iter().find(|(n, _, _)| n == "record").ok_or(ApiError::InvalidParameter {
         name: "record",
         reason: "send the exhibit record as JSON in multipart field `record`".into(),
@@ -571,47 +656,30 @@ async fn upsert_args(
     let Some(obj) = record.as_object_mut() else {
         return Err(ApiError::InvalidParameter { name: "record", reason: "must be a JSON object".into() });
     };
-    if obj.get("id").is_some_and(|v| v.as_str() != Some(id)) {
-        return Err(ApiError::InvalidParameter {
-            name: "record",
-            reason: format!("its id must be `{id}`, as in the URL"),
-        });
-    }
+    check_record(obj, id)?;
     obj.insert("id".into(), json!(id));
     obj.insert("museum".into(), json!(museum));
     let uploaded: Vec<String> = saved
         .iter()
-        .filter(|(n, _, _)| n != "record")
+        .filter(|(n, _, _)| n == "image")
         .filter_map(|(_, _, p)| p.file_name().map(|f| f.to_string_lossy().into_owned()))
         .collect();
     if obj.get("images").and_then(|v| v.as_array()).is_none_or(|a| a.is_empty()) {
+        if uploaded.is_empty() {
+            return Err(ApiError::InvalidParameter {
+                name: "image",
+                reason: "send the exhibit's image in part `image` (or name its images in the record)".into(),
+            });
+        }
         obj.insert("images".into(), json!(uploaded));
     }
     let records = dir.join("records.json");
     tokio::fs::write(&records, serde_json::to_vec(&json!([record])).unwrap_or_default())
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
-    // Validate now (the builder's own checks; no model needed), so a bad
-    // record is a 400 here rather than a failed job later.
-    let args = [
-        "validate".to_owned(),
-        "--museum".into(),
-        museum.to_owned(),
-        "--records".into(),
-        records.display().to_string(),
-        "--images".into(),
-        dir.display().to_string(),
-    ];
-    let report = match run_builder(state, &args).await? {
-        Event::Imported(report) => report,
-        other => return Err(ApiError::Internal(anyhow::anyhow!("index-builder validate answered {other:?}"))),
-    };
-    if report.rejected != 0 {
-        return Err(ApiError::InvalidParameter { name: "record", reason: report.reasons().join("; ") });
-    }
     let mut args = lifecycle_args(state, "upsert", museum);
     args.extend(["--records".into(), records.display().to_string(), "--images".into(), dir.display().to_string()]);
-    Ok((args, report))
+    Ok(args)
 }
 
 #[delete("/api/v1/admin/museums/{museum}/exhibits/{id}")]

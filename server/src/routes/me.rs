@@ -20,6 +20,9 @@ fn list_param(name: &str) -> Result<List, ApiError> {
     }
 }
 
+/// Largest `offset` of a list page (as documented in `openapi.json`).
+const MAX_OFFSET: usize = 100_000;
+
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
     lang: Option<String>,
@@ -55,11 +58,14 @@ pub async fn list(
     if !(1..=100).contains(&limit) {
         return Err(ApiError::InvalidParameter { name: "limit", reason: "from 1 to 100".into() });
     }
+    let offset = query.offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(ApiError::InvalidParameter { name: "offset", reason: format!("from 0 to {MAX_OFFSET}") });
+    }
     let visitor = require_visitor(&state, &req).await?;
     let catalog = state.catalog();
     let resolve = legacy_museum(&catalog);
-    let (entries, total) =
-        state.visitors.list(which, &visitor.openid, query.offset.unwrap_or(0), limit, &resolve).await?;
+    let (entries, total) = state.visitors.list(which, &visitor.openid, offset, limit, &resolve).await?;
     let media = &state.settings.server.media_base_url;
     let items: Vec<Item> = entries
         .into_iter()
@@ -84,6 +90,7 @@ pub fn legacy_museum(catalog: &Catalog) -> impl Fn(&str) -> Option<String> + '_ 
 pub struct AddBody {
     exhibit_id: String,
     /// Needed when several museums use the id.
+    #[serde(default, deserialize_with = "super::present")]
     museum: Option<String>,
 }
 
@@ -92,7 +99,7 @@ pub async fn add(
     state: web::Data<AppState>,
     req: HttpRequest,
     name: web::Path<String>,
-    body: Result<web::Json<AddBody>, actix_web::Error>,
+    body: Result<super::JsonObject<AddBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let which = list_param(&name)?;
     let visitor = require_visitor(&state, &req).await?;

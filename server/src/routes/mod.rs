@@ -13,6 +13,59 @@ pub mod ops;
 pub mod recognize;
 pub mod session;
 
+/// A JSON body that must be an object, read into `T`: serde alone would also
+/// read a struct from an array (`["x"]` for `{"code": "x"}`), which no
+/// documented body is. Taken as `Result<JsonObject<T>, _>` so the caller is
+/// checked before the body.
+#[derive(Debug)]
+pub struct JsonObject<T>(pub T);
+
+impl<T> JsonObject<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for JsonObject<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for JsonObject<T> {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let json = web::Json::<serde_json::Value>::from_request(req, payload);
+        Box::pin(async move {
+            let value = json.await?.into_inner();
+            object(value).map(JsonObject).map_err(actix_web::error::ErrorBadRequest)
+        })
+    }
+}
+
+/// `value` read into `T` if it is a JSON object (see [`JsonObject`]).
+pub fn object<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
+    if !value.is_object() {
+        return Err("expected a JSON object".into());
+    }
+    serde_json::from_value(value).map_err(|e| e.to_string())
+}
+
+/// For an optional field of a JSON body (`#[serde(default, deserialize_with =
+/// "crate::routes::present")]`): absent is `None`, but an explicit `null` is
+/// refused like any other value of the wrong type.
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Malformed query strings and JSON bodies get the API's own error, not actix's plain text.
     cfg.app_data(
@@ -38,5 +91,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(ops::metrics)
     .service(ops::openapi)
     .configure(crate::admin::routes::configure)
-    .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::RouteNotFound) }));
+    // A documented route called with another method: 405 with `Allow`; anything else: 404.
+    .default_service(web::to(ops::unrouted));
 }

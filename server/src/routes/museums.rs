@@ -101,7 +101,7 @@ pub async fn list_exhibits(
     let lang = lang_param(query.lang.as_deref())?;
     let page = number("page", query.page.as_deref(), 1, 100_000)?;
     let page_size = number("page_size", query.page_size.as_deref(), 20, MAX_PAGE_SIZE)?;
-    let q = query.q.as_deref().unwrap_or("").trim();
+    let q = query.q.as_deref().unwrap_or("");
     if q.chars().count() > 100 {
         return Err(ApiError::InvalidParameter { name: "q", reason: "at most 100 characters".into() });
     }

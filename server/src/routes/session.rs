@@ -18,14 +18,14 @@ pub struct LoginBody {
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: Result<web::Json<LoginBody>, actix_web::Error>,
+    body: Result<super::JsonObject<LoginBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.map_err(|e| ApiError::InvalidParameter {
         name: "body",
         reason: format!("expected {{\"code\": \"...\"}}: {e}"),
     })?;
     let code = body.code.trim();
-    if code.is_empty() || code.len() > 128 {
+    if code.is_empty() || code.chars().count() > 128 {
         return Err(ApiError::InvalidParameter { name: "code", reason: "the code from wx.login() is required".into() });
     }
     let ip = client_ip(&state, &req);
@@ -41,6 +41,10 @@ pub async fn login(
 #[delete("/api/v1/session")]
 pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let token = bearer_token(&req).ok_or(ApiError::LoginRequired)?;
-    let existed = state.sessions.delete(token).await?;
-    Ok(ok(json!({ "logged_out": existed })))
+    // A token that names no session (forged, expired, already logged out) is
+    // refused like on every other route that takes one.
+    if !state.sessions.delete(token).await? {
+        return Err(ApiError::SessionInvalid);
+    }
+    Ok(ok(json!({ "logged_out": true })))
 }
