@@ -16,6 +16,11 @@
 # about 25 s on 2 cores, and the whole run is cut at 5 minutes regardless.
 # One worker: schemathesis' parallel workers trip a CPython 3.11 `ast` race
 # ("AST constructor recursion depth mismatch") now and then.
+# Known tester false positive, left visible: now and then (seed 7 at
+# EXAMPLES=60) the stateful phase sends text as a `format: binary` file part
+# and counts it as schema-violating ("violates `format`"), although any bytes
+# are a valid file (schemathesis issues #3777, #3801; fixes #3343, #3862 and
+# #4527 cover the other phases). The server cannot tell, and should not.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"

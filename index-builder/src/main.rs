@@ -341,6 +341,10 @@ fn failure(e: &anyhow::Error) -> Failure {
     };
     let collection = |c: &CollectionError| match c {
         CollectionError::Format { reason, .. } => with(Invalid, format!("the records are not valid: {reason}")),
+        // Text that is not UTF-8 is the records' fault; a file that cannot be read is not.
+        CollectionError::Read { source, .. } if source.kind() == std::io::ErrorKind::InvalidData => {
+            with(Invalid, format!("the records cannot be read as text: {source}"))
+        }
         CollectionError::Read { .. } => with(Internal, format!("{e:#}")),
     };
     if let Some(b) = e.downcast_ref::<BuildError>() {

@@ -89,7 +89,8 @@ impl Application {
         let port = listener.local_addr()?.port();
         let app_state = state.clone();
         let metrics = web::Data::new(state.metrics.clone());
-        let max_upload_bytes = settings.server.max_upload_bytes;
+        let uploads = routes::Uploads::new(&settings)
+            .with_context(|| format!("creating {}", settings.admin.data_dir.join("tmp").display()))?;
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(crate::admin::scope::authorize))
@@ -97,9 +98,8 @@ impl Application {
                 .wrap(from_fn(telemetry::request_id_scope))
                 .wrap(TracingLogger::default())
                 .app_data(app_state.clone())
-                .app_data(routes::recognize::form_config(max_upload_bytes))
                 .app_data(metrics.clone())
-                .configure(routes::configure)
+                .configure(|cfg| routes::configure(cfg, &uploads))
         })
         .workers(settings.server.workers)
         .shutdown_timeout(settings.server.shutdown_timeout_s)

@@ -2,14 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use actix_multipart::Multipart;
-use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
+use actix_multipart::form::bytes::Bytes;
+use actix_multipart::form::tempfile::TempFile;
+use actix_multipart::form::{MultipartCollect, MultipartForm, MultipartFormConfig};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, delete, get, post, web};
 use builder_protocol::{Event, Failure, FailureKind, JobKind, ValidationReport};
-use futures_util::StreamExt;
 use recognizer::bundle::{self, LangText, valid_museum_id};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::io::AsyncWriteExt;
 
 use super::registry::RegistryError;
 use super::scope::{MuseumScope, OperatorScope};
@@ -168,46 +168,69 @@ pub async fn revoke_key(
     Ok(ok(json!({ "revoked": revoked })))
 }
 
-/// Streams multipart file fields to `dir` (field name -> file), under one size cap.
-async fn save_fields(
+/// An import's upload: the records (CSV or JSON) and optionally a zip of images.
+#[derive(Debug, MultipartForm)]
+#[multipart(deny_unknown_fields, duplicate_field = "deny")]
+struct ImportForm {
+    records: TempFile,
+    images: Option<TempFile>,
+}
+
+/// One exhibit's change: its record (JSON, at most 1 MiB) and its images.
+#[derive(Debug, MultipartForm)]
+#[multipart(deny_unknown_fields, duplicate_field = "deny")]
+struct ChangeForm {
+    #[multipart(limit = "1MiB")]
+    record: Bytes,
+    image: Vec<TempFile>,
+}
+
+/// Size limits of the admin uploads (from the settings).
+#[derive(Debug, Clone, Copy)]
+pub struct UploadLimits {
+    /// An import's whole body (records and zip).
+    pub import: usize,
+    /// A single exhibit's change (record and images).
+    pub change: usize,
+}
+
+/// Reads a multipart form under the limits its route was configured with
+/// (`limit` is for the error message), streaming file parts to disk.
+async fn read_form<T: MultipartCollect + 'static>(
     req: &HttpRequest,
     payload: web::Payload,
-    dir: &Path,
     limit: usize,
-) -> Result<Vec<(String, Option<String>, PathBuf)>, ApiError> {
-    let mut multipart = Multipart::new(req.headers(), payload);
-    let mut saved = Vec::new();
-    let mut total = 0usize;
-    while let Some(field) = multipart.next().await {
-        let mut field = field.map_err(|e| ApiError::BadMultipart(e.to_string()))?;
-        let name = field.name().unwrap_or_default().to_owned();
-        let filename = field.content_disposition().and_then(|d| d.get_filename()).map(str::to_owned);
-        // Stored under a name of our choosing: the client's name is only a hint for the extension.
-        let ext = filename
-            .as_deref()
-            .and_then(|f| Path::new(f).extension())
-            .and_then(|e| e.to_str())
-            .filter(|e| e.len() <= 5 && e.chars().all(|c| c.is_ascii_alphanumeric()))
-            .map(|e| e.to_ascii_lowercase());
-        let path = dir.join(format!(
-            "{}-{}{}",
-            saved.len(),
-            sanitize(&name),
-            ext.map(|e| format!(".{e}")).unwrap_or_default()
-        ));
-        let mut file = tokio::fs::File::create(&path).await.map_err(|e| ApiError::Internal(e.into()))?;
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|e| ApiError::BadMultipart(e.to_string()))?;
-            total += chunk.len();
-            if total > limit {
-                return Err(ApiError::UploadTooLarge { limit });
-            }
-            file.write_all(&chunk).await.map_err(|e| ApiError::Internal(e.into()))?;
-        }
-        file.flush().await.map_err(|e| ApiError::Internal(e.into()))?;
-        saved.push((name, filename, path));
-    }
-    Ok(saved)
+) -> Result<T, ApiError> {
+    MultipartForm::<T>::from_request(req, &mut payload.into_inner())
+        .await
+        .map(MultipartForm::into_inner)
+        .map_err(|e| crate::routes::recognize::multipart_error(&e, limit))
+}
+
+/// A stored file part: (part name, the client's file name, its path).
+type Saved = (String, Option<String>, PathBuf);
+
+/// Moves an uploaded part into `dir` as `{n}-{part}[.ext]`: a name of our
+/// choosing (the client's file name only hints the extension).
+async fn keep(part: &str, n: usize, upload: TempFile, dir: &Path) -> Result<Saved, ApiError> {
+    let ext = upload
+        .file_name
+        .as_deref()
+        .and_then(|f| Path::new(f).extension())
+        .and_then(|e| e.to_str())
+        .filter(|e| e.len() <= 5 && e.chars().all(|c| c.is_ascii_alphanumeric()))
+        .map(|e| e.to_ascii_lowercase());
+    let path = dir.join(format!("{n}-{}{}", sanitize(part), ext.map(|e| format!(".{e}")).unwrap_or_default()));
+    let target = path.clone();
+    let file = upload.file;
+    // A rename where the temporary file is on the same filesystem, else a copy.
+    blocking(move || match file.persist(&target) {
+        Ok(_) => Ok(()),
+        Err(e) => std::fs::copy(e.file.path(), &target).map(drop),
+    })
+    .await?
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok((part.to_owned(), upload.file_name, path))
 }
 
 /// Removes what a refused upload left behind: a refused request leaves no trace.
@@ -242,7 +265,7 @@ struct IiifImport {
 /// Starts an import: multipart with `records` (CSV or JSON) and optionally
 /// `images` (a zip), or JSON `{"iiif": [manifest URLs]}`. Answers the job;
 /// its result is the validation report.
-#[post("/api/v1/admin/museums/{museum}/imports")]
+/// `POST /api/v1/admin/museums/{museum}/imports`
 pub async fn create_import(
     state: web::Data<AppState>,
     _scope: MuseumScope,
@@ -306,17 +329,8 @@ async fn import_args(
             args.extend(["--iiif".into(), url]);
         }
     } else {
-        let saved = save_fields(req, payload, &upload, state.settings.admin.max_import_bytes).await?;
-        if let Some((name, _, _)) = saved.iter().find(|(n, _, _)| n != "records" && n != "images") {
-            return Err(ApiError::InvalidParameter {
-                name: "form field",
-                reason: format!("unknown part `{name}`: send `records` and optionally `images`"),
-            });
-        }
-        let records = saved.iter().find(|(n, _, _)| n == "records").ok_or(ApiError::InvalidParameter {
-            name: "records",
-            reason: "send the records (CSV or JSON) in multipart field `records`".into(),
-        })?;
+        let form: ImportForm = read_form(req, payload, state.settings.admin.max_import_bytes).await?;
+        let records = keep("records", 0, form.records, &upload).await?;
         let mut path = records.2.clone();
         // The builder tells CSV from JSON by extension.
         if path.extension().is_none_or(|e| e != "csv" && e != "json") {
@@ -327,7 +341,8 @@ async fn import_args(
             path = renamed;
         }
         args.extend(["--records".into(), path.display().to_string()]);
-        if let Some((_, _, zip)) = saved.iter().find(|(n, _, _)| n == "images") {
+        if let Some(zip) = form.images {
+            let (_, _, zip) = keep("images", 1, zip, &upload).await?;
             args.extend(["--zip".into(), zip.display().to_string()]);
         }
     }
@@ -576,7 +591,7 @@ pub async fn gc(
 /// Adds or replaces one exhibit: multipart `record` (the record as JSON; its
 /// `id` is the path's) and one or more image files (any other field names),
 /// which become the record's images when it names none.
-#[put("/api/v1/admin/museums/{museum}/exhibits/{id}")]
+/// `PUT /api/v1/admin/museums/{museum}/exhibits/{id}`
 pub async fn upsert_exhibit(
     state: web::Data<AppState>,
     _scope: MuseumScope,
@@ -639,19 +654,12 @@ async fn upsert_args(
     dir: &Path,
 ) -> Result<Vec<String>, ApiError> {
     tokio::fs::create_dir_all(dir).await.map_err(|e| ApiError::Internal(e.into()))?;
-    let saved = save_fields(req, payload, dir, state.settings.server.max_upload_bytes * 8).await?;
-    if let Some((name, _, _)) = saved.iter().find(|(n, _, _)| n != "record" && n != "image") {
-        return Err(ApiError::InvalidParameter {
-            name: "form field",
-            reason: format!("unknown part `{name}`: send `record` and `image` (repeated for more images)"),
-        });
+    let form: ChangeForm = read_form(req, payload, state.settings.server.max_upload_bytes * 8).await?;
+    let mut saved = Vec::with_capacity(form.image.len());
+    for (n, image) in form.image.into_iter().enumerate() {
+        saved.push(keep("image", n, image, dir).await?);
     }
-    let record_file = saved.iter().find(|(n, _, _)| n == "record").ok_or(ApiError::InvalidParameter {
-        name: "record",
-        reason: "send the exhibit record as JSON in multipart field `record`".into(),
-    })?;
-    let text = tokio::fs::read(&record_file.2).await.map_err(|e| ApiError::Internal(e.into()))?;
-    let mut record: serde_json::Value = serde_json::from_slice(&text)
+    let mut record: serde_json::Value = serde_json::from_slice(&form.record.data)
         .map_err(|e| ApiError::InvalidParameter { name: "record", reason: format!("not JSON: {e}") })?;
     let Some(obj) = record.as_object_mut() else {
         return Err(ApiError::InvalidParameter { name: "record", reason: "must be a JSON object".into() });
@@ -682,7 +690,7 @@ async fn upsert_args(
     Ok(args)
 }
 
-#[delete("/api/v1/admin/museums/{museum}/exhibits/{id}")]
+/// `DELETE /api/v1/admin/museums/{museum}/exhibits/{id}`
 pub async fn delete_exhibit(
     state: web::Data<AppState>,
     _scope: MuseumScope,
@@ -718,21 +726,33 @@ pub async fn analytics(
     Ok(ok(state.analytics.report(&museum, top).await?))
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(create_museum)
-        .service(list_museums)
-        .service(get_museum)
-        .service(create_key)
-        .service(revoke_key)
-        .service(create_import)
-        .service(get_import)
-        .service(create_build)
-        .service(get_job)
-        .service(list_versions)
-        .service(publish)
-        .service(rollback)
-        .service(gc)
-        .service(upsert_exhibit)
-        .service(delete_exhibit)
-        .service(analytics);
+/// The admin routes; the two upload routes with their size limits.
+pub fn configure(cfg: &mut web::ServiceConfig, limits: UploadLimits) {
+    let form = |total: usize| MultipartFormConfig::default().total_limit(total).memory_limit(1 << 20);
+    cfg.service(
+        web::resource("/api/v1/admin/museums/{museum}/imports")
+            .app_data(form(limits.import))
+            .route(web::post().to(create_import))
+            .default_service(web::to(crate::routes::ops::unrouted)),
+    )
+    .service(
+        web::resource("/api/v1/admin/museums/{museum}/exhibits/{id}")
+            .app_data(form(limits.change))
+            .route(web::put().to(upsert_exhibit))
+            .route(web::delete().to(delete_exhibit))
+            .default_service(web::to(crate::routes::ops::unrouted)),
+    )
+    .service(create_museum)
+    .service(list_museums)
+    .service(get_museum)
+    .service(create_key)
+    .service(revoke_key)
+    .service(get_import)
+    .service(create_build)
+    .service(get_job)
+    .service(list_versions)
+    .service(publish)
+    .service(rollback)
+    .service(gc)
+    .service(analytics);
 }

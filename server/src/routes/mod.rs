@@ -66,31 +66,60 @@ where
     T::deserialize(deserializer).map(Some)
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Where and how large uploads may be (from the settings).
+#[derive(Debug, Clone)]
+pub struct Uploads {
+    /// A visitor's photo form, whole.
+    pub recognize: usize,
+    pub admin: crate::admin::routes::UploadLimits,
+    /// Where file parts are streamed while a form is read: under
+    /// `admin.data_dir`, so keeping one is a rename.
+    pub temp_dir: std::path::PathBuf,
+}
+
+impl Uploads {
+    /// The limits the settings give, with the temporary folder created.
+    pub fn new(settings: &crate::configuration::Settings) -> std::io::Result<Self> {
+        let temp_dir = settings.admin.data_dir.join("tmp");
+        std::fs::create_dir_all(&temp_dir)?;
+        Ok(Self {
+            recognize: settings.server.max_upload_bytes,
+            admin: crate::admin::routes::UploadLimits {
+                import: settings.admin.max_import_bytes,
+                change: settings.server.max_upload_bytes * 8,
+            },
+            temp_dir,
+        })
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig, uploads: &Uploads) {
     // Malformed query strings and JSON bodies get the API's own error, not actix's plain text.
-    cfg.app_data(
-        web::QueryConfig::default()
-            .error_handler(|e, _| ApiError::InvalidParameter { name: "query", reason: e.to_string() }.into()),
-    )
-    .app_data(
-        web::JsonConfig::default()
-            .limit(64 * 1024)
-            .error_handler(|e, _| ApiError::InvalidParameter { name: "body", reason: e.to_string() }.into()),
-    )
-    .service(health::health)
-    .service(health::ready)
-    .service(recognize::recognize)
-    .service(exhibits::get_exhibit)
-    .service(museums::list_museums)
-    .service(museums::list_exhibits)
-    .service(session::login)
-    .service(session::logout)
-    .service(me::list)
-    .service(me::add)
-    .service(me::remove)
-    .service(ops::metrics)
-    .service(ops::openapi)
-    .configure(crate::admin::routes::configure)
-    // A documented route called with another method: 405 with `Allow`; anything else: 404.
-    .default_service(web::to(ops::unrouted));
+    cfg.app_data(recognize::form_config(uploads.recognize))
+        .app_data(actix_multipart::form::tempfile::TempFileConfig::default().directory(&uploads.temp_dir))
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| ApiError::InvalidParameter { name: "query", reason: e.to_string() }.into()),
+        )
+        .app_data(
+            web::JsonConfig::default()
+                .limit(64 * 1024)
+                .error_handler(|e, _| ApiError::InvalidParameter { name: "body", reason: e.to_string() }.into()),
+        )
+        .service(health::health)
+        .service(health::ready)
+        .service(recognize::recognize)
+        .service(exhibits::get_exhibit)
+        .service(museums::list_museums)
+        .service(museums::list_exhibits)
+        .service(session::login)
+        .service(session::logout)
+        .service(me::list)
+        .service(me::add)
+        .service(me::remove)
+        .service(ops::metrics)
+        .service(ops::openapi)
+        .configure(|cfg| crate::admin::routes::configure(cfg, uploads.admin))
+        // A documented route called with another method: 405 with `Allow`; anything else: 404.
+        .default_service(web::to(ops::unrouted));
 }

@@ -50,6 +50,16 @@ pub fn multipart_error(e: &actix_web::Error, limit: usize) -> ApiError {
     match e.as_error::<M>() {
         Some(M::ContentTypeMissing | M::ContentTypeParse | M::ContentTypeIncompatible) => ApiError::NotMultipart,
         Some(M::Payload(actix_web::error::PayloadError::Overflow)) => ApiError::UploadTooLarge { limit },
+        Some(M::MissingField(part)) => {
+            ApiError::InvalidParameter { name: "form field", reason: format!("missing part `{part}`") }
+        }
+        Some(M::UnknownField(part)) => ApiError::InvalidParameter {
+            name: "form field",
+            reason: format!("unknown part `{}`", part.chars().take(64).collect::<String>()),
+        },
+        Some(M::DuplicateField(part)) => {
+            ApiError::InvalidParameter { name: "form field", reason: format!("part `{part}` sent twice") }
+        }
         Some(other) => ApiError::BadMultipart(other.to_string()),
         None => ApiError::BadMultipart(e.to_string()),
     }
