@@ -9,8 +9,8 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
 
 pub mod fake;
 pub mod token;
