@@ -89,8 +89,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let app_state = state.clone();
         let metrics = web::Data::new(state.metrics.clone());
-        let uploads = routes::Uploads::new(&settings)
-            .with_context(|| format!("creating {}", settings.admin.data_dir.join("tmp").display()))?;
+        let uploads = routes::Uploads::new(&settings);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(crate::admin::scope::authorize))

@@ -73,23 +73,27 @@ pub struct Uploads {
     pub recognize: usize,
     pub admin: crate::admin::routes::UploadLimits,
     /// Where file parts are streamed while a form is read: under
-    /// `admin.data_dir`, so keeping one is a rename.
+    /// `admin.data_dir`, so keeping one is a rename (else the system's
+    /// temporary folder, and keeping one is a copy).
     pub temp_dir: std::path::PathBuf,
 }
 
 impl Uploads {
     /// The limits the settings give, with the temporary folder created.
-    pub fn new(settings: &crate::configuration::Settings) -> std::io::Result<Self> {
-        let temp_dir = settings.admin.data_dir.join("tmp");
-        std::fs::create_dir_all(&temp_dir)?;
-        Ok(Self {
+    pub fn new(settings: &crate::configuration::Settings) -> Self {
+        let mut temp_dir = settings.admin.data_dir.join("tmp");
+        if let Err(e) = std::fs::create_dir_all(&temp_dir) {
+            tracing::warn!(dir = %temp_dir.display(), error = %e, "uploads are staged in the system's temporary folder");
+            temp_dir = std::env::temp_dir();
+        }
+        Self {
             recognize: settings.server.max_upload_bytes,
             admin: crate::admin::routes::UploadLimits {
                 import: settings.admin.max_import_bytes,
                 change: settings.server.max_upload_bytes * 8,
             },
             temp_dir,
-        })
+        }
     }
 }
 
