@@ -199,6 +199,9 @@ enum Command {
         target: TargetArgs,
         #[arg(long, default_value_t = 5)]
         keep: usize,
+        /// A version to keep whatever its age: one a server is serving (repeatable).
+        #[arg(long)]
+        protect: Vec<String>,
     },
     /// Measure accuracy and latency on real photos (layout: ../shared/eval/README.md).
     Eval {
@@ -536,11 +539,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("published {now} for {museum}")
                 });
         }
-        Command::Gc { target, keep } => {
+        Command::Gc { target, keep, protect } => {
             if keep == 0 {
                 bail!("--keep must be at least 1");
             }
-            let removed = store::gc(&lock(&target)?, keep)?;
+            let removed = store::gc(&lock(&target)?, keep, &protect)?;
             let museum = target.museum;
             Output::new(json).event(
                 Event::Collected { museum: museum.clone(), removed: removed.clone(), kept: keep },

@@ -219,16 +219,18 @@ pub fn rollback(lock: &MuseumLock, to: Option<&str>) -> Result<String> {
 }
 
 /// Deletes versions beyond the `keep` newest (at least one), never the
-/// published one, and temporary directories of builds that died more than
-/// an hour ago. Returns the versions removed.
-pub fn gc(lock: &MuseumLock, keep: usize) -> Result<Vec<String>> {
+/// published one nor those in `protect` (what servers are serving, which
+/// differs from the published one while a server refuses it), and temporary
+/// directories of builds that died more than an hour ago. Returns the
+/// versions removed.
+pub fn gc(lock: &MuseumLock, keep: usize, protect: &[String]) -> Result<Vec<String>> {
     let root = lock.root();
     let current = lock.current()?;
     let versions = list_versions(root)?;
     let cut = versions.len().saturating_sub(keep.max(1));
     let mut removed = Vec::new();
     for v in &versions[..cut] {
-        if current.as_deref() == Some(v.as_str()) {
+        if current.as_deref() == Some(v.as_str()) || protect.contains(v) {
             continue;
         }
         // Rename first, so a reader never sees a half-deleted version.
@@ -321,12 +323,13 @@ mod tests {
         assert_eq!(publish(&lock, "v3", Some("v1")).unwrap().as_deref(), Some("v1"));
         assert_eq!(rollback(&lock, None).unwrap(), "v2");
         assert_eq!(rollback(&lock, Some("v3")).unwrap(), "v3");
-        assert_eq!(gc(&lock, 1).unwrap(), ["v1", "v2"]);
+        assert_eq!(gc(&lock, 1, &["v1".to_owned()]).unwrap(), ["v2"], "a version a server serves is kept");
+        assert_eq!(gc(&lock, 1, &[]).unwrap(), ["v1"]);
         assert_eq!(list_versions(lock.root()).unwrap(), ["v3"]);
         assert!(matches!(rollback(&lock, None), Err(StoreError::NothingOlder(_))));
         // gc never removes the published version, even past `keep`.
         fake_version(&lock, "v4");
-        assert_eq!(gc(&lock, 1).unwrap(), Vec::<String>::new());
+        assert_eq!(gc(&lock, 1, &[]).unwrap(), Vec::<String>::new());
         assert_eq!(list_versions(lock.root()).unwrap(), ["v3", "v4"]);
     }
 }

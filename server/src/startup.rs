@@ -167,9 +167,11 @@ fn load_published(state: &AppState, refused: &mut std::collections::HashMap<Stri
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(error = %e, "cannot list museums");
+            state.set_catalog_complete(false);
             return;
         }
     };
+    let mut complete = true;
     let catalog = state.catalog();
     for (loaded, _) in catalog.iter() {
         if !museums.contains(loaded) {
@@ -179,7 +181,14 @@ fn load_published(state: &AppState, refused: &mut std::collections::HashMap<Stri
     }
     for museum in museums {
         let Ok(mroot) = bundle::museum_root(root, &museum) else { continue };
-        let Ok(Some(published)) = bundle::current_version(&mroot) else { continue };
+        let published = match bundle::current_version(&mroot) {
+            Ok(Some(v)) => v,
+            Ok(None) => continue,
+            Err(_) => {
+                complete = false;
+                continue;
+            }
+        };
         let loaded = catalog.museum(&museum).map(|b| b.version().to_owned());
         if loaded.as_deref() == Some(published.as_str()) || refused.get(&museum) == Some(&published) {
             continue;
@@ -195,4 +204,13 @@ fn load_published(state: &AppState, refused: &mut std::collections::HashMap<Stri
             }
         }
     }
+    // Every museum that publishes a bundle is served (by it or an earlier one).
+    let catalog = state.catalog();
+    complete &= bundle::list_museums(root).is_ok_and(|all| {
+        all.iter().all(|m| {
+            catalog.museum(m).is_some()
+                || bundle::museum_root(root, m).ok().and_then(|r| bundle::current_version(&r).ok()).flatten().is_none()
+        })
+    });
+    state.set_catalog_complete(complete);
 }

@@ -96,6 +96,8 @@ pub struct AppState {
     bundle_root: PathBuf,
     /// The bundles requests use (see [`Catalog`]).
     catalog: RwLock<Arc<Catalog>>,
+    /// See [`AppState::catalog_complete`].
+    catalog_complete: std::sync::atomic::AtomicBool,
     /// Permits for recognitions running or waiting; none left means 503.
     pub queue: Arc<Semaphore>,
     pub queue_capacity: usize,
@@ -128,6 +130,7 @@ impl AppState {
             model,
             bundle_root: settings.bundles.root.clone(),
             catalog: RwLock::new(Arc::new(Catalog::default())),
+            catalog_complete: std::sync::atomic::AtomicBool::new(false),
             queue: Arc::new(Semaphore::new(queue_capacity)),
             queue_capacity,
             running: Arc::new(Semaphore::new(settings.recognizer.sessions)),
@@ -191,6 +194,16 @@ impl AppState {
         let mut next = Catalog::clone(&guard);
         change(&mut next);
         *guard = Arc::new(next);
+    }
+
+    /// Whether the last pass over the bundle root loaded a bundle of every
+    /// museum that publishes one (none refused outright, none unreadable).
+    pub fn catalog_complete(&self) -> bool {
+        self.catalog_complete.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub fn set_catalog_complete(&self, complete: bool) {
+        self.catalog_complete.store(complete, std::sync::atomic::Ordering::Release);
     }
 
     pub fn bundle_root(&self) -> &Path {

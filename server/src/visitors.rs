@@ -69,6 +69,10 @@ pub struct Entry {
     pub at: i64,
 }
 
+/// Names the museum of a bare id from a legacy list; `None` while not every
+/// published museum is loaded (a migration then waits: 503 `not_ready`).
+pub type Resolver<'a> = Option<&'a dyn Fn(&str) -> Option<String>>;
+
 /// What a list script answers while the visitor's list is still under the
 /// legacy key.
 const MIGRATE_FIRST: &str = "migrate";
@@ -92,7 +96,7 @@ impl Visitors {
         openid: &str,
         script: &redis::Script,
         args: &[String],
-        resolve: &dyn Fn(&str) -> Option<String>,
+        resolve: Resolver<'_>,
     ) -> Result<T, ApiError> {
         let mut c = self.store.required().await?;
         for _ in 0..2 {
@@ -107,6 +111,9 @@ impl Visitors {
             if !migrate {
                 return T::from_redis_value(answer).map_err(|e| store_error(e.into()));
             }
+            // Without every published museum loaded, an id would be filed
+            // under the wrong museum or none, for good: not now.
+            let Some(resolve) = resolve else { return Err(ApiError::NotReady) };
             self.migrate(&mut c, list, openid, resolve).await?;
         }
         Err(ApiError::StoreUnavailable)
@@ -161,7 +168,7 @@ impl Visitors {
         list: List,
         openid: &str,
         exhibit: &ExhibitKey,
-        resolve: &dyn Fn(&str) -> Option<String>,
+        resolve: Resolver<'_>,
     ) -> Result<(), ApiError> {
         // Scored in milliseconds, and always above the newest entry: two adds
         // within one millisecond must still keep their order.
@@ -186,7 +193,7 @@ impl Visitors {
         openid: &str,
         museum: Option<&str>,
         id: &str,
-        resolve: &dyn Fn(&str) -> Option<String>,
+        resolve: Resolver<'_>,
     ) -> Result<bool, ApiError> {
         const REMOVE: &str = r"
             if redis.call('EXISTS', KEYS[2]) == 1 then return {ok = 'migrate'} end
@@ -212,7 +219,7 @@ impl Visitors {
         openid: &str,
         offset: usize,
         limit: usize,
-        resolve: &dyn Fn(&str) -> Option<String>,
+        resolve: Resolver<'_>,
     ) -> Result<(Vec<Entry>, usize), ApiError> {
         const LIST: &str = r"
             if redis.call('EXISTS', KEYS[2]) == 1 then return {ok = 'migrate'} end

@@ -119,8 +119,10 @@ impl Jobs {
     }
 
     /// Holds `museum` for job `id` in this process and across processes;
-    /// `Err` with the holder's id if another job has it.
-    async fn hold(&self, museum: &str, id: &str) -> Result<(), ApiError> {
+    /// `Err` with the holder's id if another job has it. The museum is let
+    /// go when the [`Hold`] is released or dropped (a request dropped
+    /// mid-way, a client gone), never left held by nobody.
+    async fn hold(self: &Arc<Self>, museum: &str, id: &str) -> Result<Hold, ApiError> {
         {
             let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(job) = busy.get(museum) {
@@ -128,30 +130,38 @@ impl Jobs {
             }
             busy.insert(museum.to_owned(), id.to_owned());
         }
+        let hold = Hold { jobs: self.clone(), museum: museum.to_owned(), id: id.to_owned(), armed: true };
         if let Err(holder) = self.lock(museum, id).await {
-            self.busy.lock().unwrap_or_else(|p| p.into_inner()).remove(museum);
             return Err(ApiError::JobConflict { museum: museum.to_owned(), job: holder });
         }
-        Ok(())
+        Ok(hold)
+    }
+
+    /// Forgets that job `id` holds `museum` in this process (if it still does).
+    fn forget(&self, museum: &str, id: &str) {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        if busy.get(museum).is_some_and(|holder| holder == id) {
+            busy.remove(museum);
+        }
     }
 
     async fn release(&self, museum: &str, id: &str) {
         self.unlock(museum, id).await;
-        self.busy.lock().unwrap_or_else(|p| p.into_inner()).remove(museum);
+        self.forget(museum, id);
     }
 
     /// Runs `work` (a quick builder command: publish, rollback, gc) holding
     /// `museum` as a job would, so it cannot interleave with one: taking
     /// the museum is the check, not a look at whether it is free.
     pub async fn exclusive<T>(
-        &self,
+        self: &Arc<Self>,
         museum: &str,
         work: impl std::future::Future<Output = Result<T, ApiError>>,
     ) -> Result<T, ApiError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        self.hold(museum, &id).await?;
+        let hold = self.hold(museum, &id).await?;
         let out = work.await;
-        self.release(museum, &id).await;
+        hold.release().await;
         out
     }
 
@@ -162,7 +172,7 @@ impl Jobs {
         mut args: Vec<String>,
         id: String,
     ) -> Result<Job, ApiError> {
-        self.hold(museum, &id).await?;
+        let hold = self.hold(museum, &id).await?;
         // Everything but an import embeds images.
         if kind != JobKind::Import {
             args.extend(self.model_args.iter().cloned());
@@ -182,10 +192,14 @@ impl Jobs {
             finished_at: None,
         };
         self.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), job.clone());
-        // Visible to every server process from the start.
-        self.mirror(&id).await;
         let me = self.clone();
-        tokio::spawn(async move { me.run(id, args).await });
+        tokio::spawn(async move {
+            // Visible to every server process from the start.
+            me.mirror(&id).await;
+            me.run(id, args).await
+        });
+        // The job holds the museum now; its end releases it.
+        hold.disarm();
         Ok(job)
     }
 
@@ -421,6 +435,41 @@ pub fn locate_builder(configured: &str) -> PathBuf {
     PathBuf::from("index-builder")
 }
 
+/// A museum held for a job: released explicitly, or when dropped.
+#[derive(Debug)]
+struct Hold {
+    jobs: Arc<Jobs>,
+    museum: String,
+    id: String,
+    armed: bool,
+}
+
+impl Hold {
+    /// Lets the museum go, waiting for Redis.
+    async fn release(mut self) {
+        self.armed = false;
+        self.jobs.release(&self.museum, &self.id).await;
+    }
+
+    /// Hands the museum to a running job, whose end releases it.
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        self.jobs.forget(&self.museum, &self.id);
+        let (jobs, museum, id) = (self.jobs.clone(), self.museum.clone(), self.id.clone());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { jobs.unlock(&museum, &id).await });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -440,6 +489,23 @@ mod tests {
             created_at: String::new(),
             finished_at: None,
         }
+    }
+
+    #[tokio::test]
+    async fn a_museum_held_by_a_dropped_request_is_let_go() {
+        let store = Arc::new(RedisStore::new("redis://127.0.0.1:1/", std::time::Duration::from_millis(10)).unwrap());
+        let jobs = Arc::new(Jobs::new(store, PathBuf::from("index-builder"), Vec::new()));
+        let held = jobs.hold("m", "a").await.unwrap();
+        assert!(matches!(jobs.hold("m", "b").await, Err(ApiError::JobConflict { ref job, .. }) if job == "a"));
+        // A request dropped while it held the museum (its future dropped).
+        drop(held);
+        let again = jobs.hold("m", "c").await.unwrap();
+        // ...and one that ends normally.
+        again.release().await;
+        assert!(jobs.running("m").await.is_none());
+        // A job that took the museum over keeps it until it finishes.
+        jobs.hold("m", "d").await.unwrap().disarm();
+        assert_eq!(jobs.running("m").await.as_deref(), Some("d"));
     }
 
     #[test]

@@ -56,6 +56,10 @@ pub enum RegistryError {
     Corrupt(PathBuf, String),
 }
 
+/// Ids no museum may take: `_all` counts unscoped recognitions in the
+/// analytics, `tmp` is where uploads are staged under the data folder.
+pub const RESERVED: &[&str] = &[crate::admin::analytics::ALL, "tmp"];
+
 #[derive(Debug)]
 pub struct Registry {
     dir: PathBuf,
@@ -144,7 +148,7 @@ impl Registry {
 
     /// Creates a museum with its first key; returns the profile and the key.
     pub fn create(&self, id: &str, name: LangText) -> Result<(MuseumProfile, String), RegistryError> {
-        if !valid_museum_id(id) {
+        if !valid_museum_id(id) || RESERVED.contains(&id) {
             return Err(RegistryError::InvalidId(id.to_owned()));
         }
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
@@ -232,6 +236,8 @@ mod tests {
         let (_, other) = r.create("m2", LangText::new()).unwrap();
         assert!(matches!(r.create("m1", LangText::new()), Err(RegistryError::Exists(_))));
         assert!(matches!(r.create("../x", LangText::new()), Err(RegistryError::InvalidId(_))));
+        assert!(matches!(r.create("_all", LangText::new()), Err(RegistryError::InvalidId(_))));
+        assert!(matches!(r.create("tmp", LangText::new()), Err(RegistryError::InvalidId(_))));
         let stored = std::fs::read_to_string(dir.path().join("m1/museum.json")).unwrap();
         assert!(!stored.contains(&key[8..]), "the key itself is never stored");
         assert_eq!(r.authenticate(&key, "op"), Some(Principal::Museum("m1".into())));

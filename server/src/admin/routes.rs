@@ -19,9 +19,10 @@ use crate::state::AppState;
 
 fn registry_error(e: RegistryError) -> ApiError {
     match e {
-        RegistryError::InvalidId(id) => {
-            ApiError::InvalidParameter { name: "id", reason: format!("`{id}`: 1-64 ASCII letters, digits, '-' or '_'") }
-        }
+        RegistryError::InvalidId(id) => ApiError::InvalidParameter {
+            name: "id",
+            reason: format!("`{id}`: 1-64 ASCII letters, digits, '-' or '_', and not `_all` or `tmp`"),
+        },
         RegistryError::Exists(id) => ApiError::MuseumExists(id),
         RegistryError::NotFound(id) => ApiError::MuseumNotFound(id),
         other => ApiError::Internal(other.into()),
@@ -472,6 +473,9 @@ async fn run_builder(state: &AppState, args: &[String]) -> Result<Event, ApiErro
         .args(args)
         .args(["--json", "--lock-wait", QUICK_LOCK_WAIT_S])
         .stdin(std::process::Stdio::null())
+        // A request dropped mid-way (the client gone) stops the command too;
+        // publishing is a rename, so it is done or not done.
+        .kill_on_drop(true)
         .output()
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot run {}: {e}", state.jobs.builder().display())))?;
@@ -582,6 +586,11 @@ pub async fn gc(
     }
     let mut args = lifecycle_args(&state, "gc", &museum);
     args.extend(["--keep".into(), keep.to_string()]);
+    // The version this server serves may not be the published one (a newer
+    // one it refused): it stays.
+    if let Some(serving) = state.catalog().museum(&museum).map(|b| b.version().to_owned()) {
+        args.extend(["--protect".into(), serving]);
+    }
     match state.jobs.exclusive(&museum, run_builder(&state, &args)).await? {
         Event::Collected { removed, kept, .. } => Ok(ok(json!({ "removed": removed, "kept": kept }))),
         other => Err(ApiError::Internal(anyhow::anyhow!("index-builder gc answered {other:?}"))),

@@ -11,6 +11,7 @@ use crate::card::{ExhibitSummary, lang_param, summary};
 use crate::error::{ApiError, ok};
 use crate::state::{AppState, Catalog};
 use crate::visitors::List;
+use recognizer::ExhibitKey;
 
 fn list_param(name: &str) -> Result<List, ApiError> {
     match name {
@@ -64,16 +65,27 @@ pub async fn list(
     }
     let visitor = require_visitor(&state, &req).await?;
     let catalog = state.catalog();
-    let resolve = legacy_museum(&catalog);
-    let (entries, total) = state.visitors.list(which, &visitor.openid, offset, limit, &resolve).await?;
+    let resolve = legacy_museum(&state, &catalog);
+    let (entries, total) = state.visitors.list(which, &visitor.openid, offset, limit, resolver(&resolve)).await?;
     let media = &state.settings.server.media_base_url;
     let items: Vec<Item> = entries
         .into_iter()
-        .map(|e| Item {
-            exhibit: catalog.exhibit(&e.exhibit).map(|(_, r)| summary(r, lang, media)),
-            exhibit_id: e.exhibit.id,
-            museum: e.exhibit.museum,
-            at: e.at,
+        .map(|e| {
+            // An old entry no museum published when it was moved: shown with
+            // the museum that publishes its id now, if one does.
+            let key = match e.exhibit.museum.is_empty() {
+                true => match museum_of(&catalog, &e.exhibit.id) {
+                    Some(m) => ExhibitKey::new(m, e.exhibit.id),
+                    None => e.exhibit,
+                },
+                false => e.exhibit,
+            };
+            Item {
+                exhibit: catalog.exhibit(&key).map(|(_, r)| summary(r, lang, media)),
+                exhibit_id: key.id,
+                museum: key.museum,
+                at: e.at,
+            }
         })
         .collect();
     Ok(ok(json!({ "items": items, "total": total })))
@@ -82,8 +94,18 @@ pub async fn list(
 /// The museum a list entry written before lists recorded museums (a bare
 /// id) belongs to: the published museum that has the id (the first by id
 /// if several do, as those lists were shown).
-pub fn legacy_museum(catalog: &Catalog) -> impl Fn(&str) -> Option<String> + '_ {
-    |id| catalog.iter().find(|(_, b)| b.exhibit(id).is_some()).map(|(m, _)| m.clone())
+fn museum_of(catalog: &Catalog, id: &str) -> Option<String> {
+    catalog.iter().find(|(_, b)| b.exhibit(id).is_some()).map(|(m, _)| m.clone())
+}
+
+/// [`museum_of`] as the visitor store's resolver for moving a legacy list,
+/// only while every published museum is loaded.
+pub fn legacy_museum<'a>(state: &AppState, catalog: &'a Catalog) -> Option<impl Fn(&str) -> Option<String> + 'a> {
+    state.catalog_complete().then_some(move |id: &str| museum_of(catalog, id))
+}
+
+pub fn resolver<F: Fn(&str) -> Option<String>>(f: &Option<F>) -> crate::visitors::Resolver<'_> {
+    f.as_ref().map(|f| f as &dyn Fn(&str) -> Option<String>)
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,7 +131,7 @@ pub async fn add(
     })?;
     let catalog = state.ready_catalog()?;
     let key = catalog.resolve(body.museum.as_deref(), &body.exhibit_id)?;
-    state.visitors.add(which, &visitor.openid, &key, &legacy_museum(&catalog)).await?;
+    state.visitors.add(which, &visitor.openid, &key, resolver(&legacy_museum(&state, &catalog))).await?;
     Ok(ok(json!({ "added": key.id, "museum": key.museum })))
 }
 
@@ -131,6 +153,9 @@ pub async fn remove(
     let visitor = require_visitor(&state, &req).await?;
     let catalog = state.catalog();
     let museum = query.museum.as_deref().filter(|m| !m.is_empty());
-    let removed = state.visitors.remove(which, &visitor.openid, museum, &exhibit, &legacy_museum(&catalog)).await?;
+    let removed = state
+        .visitors
+        .remove(which, &visitor.openid, museum, &exhibit, resolver(&legacy_museum(&state, &catalog)))
+        .await?;
     Ok(ok(json!({ "removed": removed })))
 }

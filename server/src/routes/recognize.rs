@@ -50,6 +50,10 @@ pub fn multipart_error(e: &actix_web::Error, limit: usize) -> ApiError {
     match e.as_error::<M>() {
         Some(M::ContentTypeMissing | M::ContentTypeParse | M::ContentTypeIncompatible) => ApiError::NotMultipart,
         Some(M::Payload(actix_web::error::PayloadError::Overflow)) => ApiError::UploadTooLarge { limit },
+        // A part that could not be stored (disk full, temp folder gone) is the server's fault.
+        Some(M::Field { name, source }) if source.as_response_error().status_code().is_server_error() => {
+            ApiError::Internal(anyhow::anyhow!("storing upload part `{name}`: {source}"))
+        }
         Some(M::MissingField(part)) => {
             ApiError::InvalidParameter { name: "form field", reason: format!("missing part `{part}`") }
         }
@@ -232,7 +236,10 @@ pub async fn recognize(
 async fn remember(state: &AppState, visitor: Option<&Session>, r: &Recognition) {
     let catalog = state.catalog();
     if let (Some(v), Decision::Matched { exhibit, .. }) = (visitor, &r.decision)
-        && let Err(e) = state.visitors.add(List::History, &v.openid, exhibit, &super::me::legacy_museum(&catalog)).await
+        && let Err(e) = state
+            .visitors
+            .add(List::History, &v.openid, exhibit, super::me::resolver(&super::me::legacy_museum(state, &catalog)))
+            .await
     {
         tracing::warn!(error = %e, "could not record history");
     }

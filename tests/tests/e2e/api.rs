@@ -370,6 +370,28 @@ async fn visitor_lists_know_which_museum_an_exhibit_belongs_to() {
     assert_eq!(seen, [("twin", "pd-002", Some("twin")), ("", "gone-1", None), (DEMO, "pd-006", Some(DEMO))], "{body}");
     assert_eq!(items[2]["at"], 1, "entries keep their time: {body}");
     assert!(redis_cli(app.redis(), &["EXISTS", &legacy]) == ["0"], "the old key is gone once moved");
+
+    // While a museum that publishes a bundle is not served (refused, unreadable),
+    // an old list is not moved: its ids could be that museum's. Answered later.
+    let versions = root.path().join("broken").join("versions");
+    std::fs::create_dir_all(&versions).unwrap();
+    std::fs::write(root.path().join("broken").join("CURRENT"), "no-such-version\n").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let other = app.session_for("frank").await;
+    let favorite = serde_json::json!({ "exhibit_id": "pd-009" });
+    let (status, _) = call_json(reqwest::Method::POST, favorites.clone(), Some(other.as_str()), Some(favorite)).await;
+    assert_eq!(status, 200);
+    let keys = redis_cli(app.redis(), &["--scan", "--pattern", "mo:visitor:v2:*"]);
+    let frank = keys
+        .iter()
+        .find(|k| !k.contains(&openid))
+        .map(|k| k.trim_start_matches("mo:visitor:v2:{").split('}').next().unwrap().to_owned());
+    let frank_legacy = format!("mo:visitor:{}:history", frank.unwrap_or_default());
+    redis_cli(app.redis(), &["ZADD", &frank_legacy, "1000", "pd-006"]);
+    let (status, body) =
+        call_json(reqwest::Method::GET, app.url("/api/v1/me/history"), Some(other.as_str()), None).await;
+    assert_eq!((status, body["error"].as_str()), (503, Some("not_ready")), "{body}");
+    assert!(redis_cli(app.redis(), &["EXISTS", &frank_legacy]) == ["1"], "the old list is kept for later");
 }
 
 #[tokio::test]
