@@ -405,7 +405,18 @@ impl Jobs {
         }
         let mut c = self.store.connection().await?;
         let json: Option<String> = c.get(key(id)).await.ok()?;
-        json.and_then(|j| serde_json::from_str(&j).ok())
+        let mut job: Job = json.and_then(|j| serde_json::from_str(&j).ok())?;
+        // A job another process runs holds its museum's lease, renewed while
+        // it runs: without it, the process died mid-job (the builder's own
+        // invariant left the published bundle as it was).
+        if job.state == JobState::Running
+            && Lease::holder(&mut c, &lock_key(&job.museum)).await.ok()?.as_deref() != Some(id)
+        {
+            job.state = JobState::Failed;
+            job.error = Some("the server running this job stopped before it finished; start it again".into());
+            job.error_kind = Some(FailureKind::Internal);
+        }
+        Some(job)
     }
 
     /// The job holding `museum`, in this process or (by its lock) in another.
