@@ -332,14 +332,20 @@ impl Output {
 fn failure(e: &anyhow::Error) -> Failure {
     use FailureKind::*;
     let with = |kind, message: String| Failure { kind, message, issues: Vec::new() };
+    // What the photo or collection got wrong is theirs; the rest is ours.
+    let recognizer = |r: &recognizer::Error, context: &str| match r {
+        recognizer::Error::NotPublished { .. } => with(NotFound, "nothing is published yet".into()),
+        recognizer::Error::InvalidImage { .. }
+        | recognizer::Error::ImageTooLarge { .. }
+        | recognizer::Error::ImageTooSmall { .. } => with(Invalid, format!("{context}{r}")),
+        _ => with(Internal, format!("{e:#}")),
+    };
     let store = |s: &StoreError| match s {
         StoreError::NoSuchVersion(_) | StoreError::NothingPublished | StoreError::NothingOlder(_) => {
             with(NotFound, s.to_string())
         }
         StoreError::Moved { .. } | StoreError::Busy(_) => with(Conflict, s.to_string()),
-        StoreError::Bundle(recognizer::Error::Bundle { reason, .. }) if reason.contains("no bundle published") => {
-            with(NotFound, "nothing is published yet".into())
-        }
+        StoreError::Bundle(r) => recognizer(r, ""),
         _ => with(Internal, format!("{e:#}")),
     };
     let collection = |c: &CollectionError| match c {
@@ -357,21 +363,11 @@ fn failure(e: &anyhow::Error) -> Failure {
             }
             BuildError::Empty => with(Invalid, b.to_string()),
             BuildError::UnknownExhibit(_) => with(NotFound, b.to_string()),
-            BuildError::Image { exhibit, image, source } => match source {
-                recognizer::Error::InvalidImage { .. }
-                | recognizer::Error::ImageTooLarge { .. }
-                | recognizer::Error::ImageTooSmall { .. } => {
-                    with(Invalid, format!("image {image} of exhibit {exhibit}: {source}"))
-                }
-                _ => with(Internal, format!("{e:#}")),
-            },
-            BuildError::Recognizer(recognizer::Error::Bundle { reason, .. })
-                if reason.contains("no bundle published") =>
-            {
-                with(NotFound, "nothing is published yet".into())
+            BuildError::Image { exhibit, image, source } => {
+                recognizer(source, &format!("image {image} of exhibit {exhibit}: "))
             }
             BuildError::Store(s) => store(s),
-            BuildError::Recognizer(_) => with(Internal, format!("{e:#}")),
+            BuildError::Recognizer(r) => recognizer(r, ""),
         };
     }
     if let Some(s) = e.downcast_ref::<StoreError>() {

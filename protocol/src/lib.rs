@@ -99,18 +99,6 @@ pub enum JobKind {
     Delete,
 }
 
-impl JobKind {
-    /// The builder subcommand that runs it.
-    pub fn command(self) -> &'static str {
-        match self {
-            JobKind::Import => "import",
-            JobKind::Build => "build",
-            JobKind::Upsert => "upsert",
-            JobKind::Delete => "delete",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {

@@ -251,8 +251,7 @@ pub struct Bundle {
 impl Bundle {
     /// Loads the version `CURRENT` points at.
     pub fn load_current(root: &Path, model: &ModelManifest) -> Result<Self> {
-        let version =
-            current_version(root)?.ok_or_else(|| Error::bundle(root, "no bundle published yet (no CURRENT file)"))?;
+        let version = current_version(root)?.ok_or_else(|| Error::NotPublished { root: root.to_owned() })?;
         Self::load(&root.join("versions").join(version), model)
     }
 

@@ -28,6 +28,9 @@ pub enum Error {
     OpenCv(String),
     #[error("faiss: {0}")]
     Faiss(String),
+    /// A museum's bundle root has no published version (no `CURRENT`).
+    #[error("no bundle published yet under {}", root.display())]
+    NotPublished { root: PathBuf },
     /// A bundle on disk is missing, corrupt, or does not fit the model in use.
     #[error("bundle {path}: {reason}")]
     Bundle { path: PathBuf, reason: String },

@@ -89,7 +89,7 @@ fn jpeg_scale(long_side: u32, reduce_to: u32) -> u32 {
     [8, 4, 2].into_iter().find(|&d| long_side >= reduce_to.saturating_mul(d)).unwrap_or(1)
 }
 
-/// Decodes a JPEG whose header announced `width` x `height` at 1/`denominator`
+/// Decodes a JPEG whose header announced `width` x `height` at 1/`denominator` (2, 4 or 8)
 /// scale with OpenCV's `imdecode` (libjpeg-turbo's scaled IDCT). OpenCV is
 /// told to ignore the EXIF orientation: [`decode_image`] applies it. A
 /// decoder error (corrupt data) is an [`Error::InvalidImage`], never a panic.
@@ -97,7 +97,6 @@ fn decode_jpeg(bytes: &[u8], denominator: u32, width: u32, height: u32) -> Resul
     let invalid = |reason: String| Error::InvalidImage { reason };
     let cv = |e: opencv::Error| Error::InvalidImage { reason: format!("jpeg: {e}") };
     let scale = match denominator {
-        1 => imgcodecs::IMREAD_COLOR,
         2 => imgcodecs::IMREAD_REDUCED_COLOR_2,
         4 => imgcodecs::IMREAD_REDUCED_COLOR_4,
         _ => imgcodecs::IMREAD_REDUCED_COLOR_8,

@@ -155,12 +155,6 @@ api_errors! {
 }
 
 impl ApiError {
-    /// (stable code, errcode, HTTP status). Never renumber: clients depend on these.
-    pub fn parts(&self) -> (&'static str, i32, StatusCode) {
-        let ErrorCode { code, errcode, status } = self.error_code();
-        (code, errcode, status)
-    }
-
     /// A recognizer failure: only what is wrong with the photo is the
     /// client's error; everything else failed on our side.
     pub fn from_recognition(e: recognizer::Error) -> Self {

@@ -44,10 +44,6 @@ impl Lease {
         redis::cmd("GET").arg(key).query_async(conn).await
     }
 
-    pub fn owner(&self) -> &str {
-        &self.owner
-    }
-
     /// Extends the lease to `ttl` from now; `false` if it is no longer ours.
     pub async fn renew(&self, conn: &mut ConnectionManager, ttl: Duration) -> redis::RedisResult<bool> {
         let n: i64 = redis::Script::new(RENEW)

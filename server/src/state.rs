@@ -23,29 +23,34 @@ use crate::wechat::token::AccessTokens;
 /// finishes on the bundles it began on.
 #[derive(Debug, Default, Clone)]
 pub struct Catalog {
-    bundles: BTreeMap<String, Arc<Bundle>>,
-    /// Per museum, each exhibit's searchable text, lowercased once when the
-    /// bundle is loaded (in `exhibits()` order).
-    search: BTreeMap<String, Arc<Vec<String>>>,
+    bundles: BTreeMap<String, Served>,
+}
+
+/// One museum's loaded bundle and what is derived from it once, on load.
+#[derive(Debug, Clone)]
+struct Served {
+    bundle: Arc<Bundle>,
+    /// Each exhibit's searchable text, lowercased (in `exhibits()` order).
+    search: Arc<[String]>,
 }
 
 impl Catalog {
     pub fn museum(&self, id: &str) -> Option<&Arc<Bundle>> {
-        self.bundles.get(id)
+        self.bundles.get(id).map(|s| &s.bundle)
     }
 
     /// Museum ids and bundles, by id.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Arc<Bundle>)> {
-        self.bundles.iter()
+        self.bundles.iter().map(|(m, s)| (m, &s.bundle))
     }
 
     /// The searchable text of `museum`'s exhibits, in `exhibits()` order.
     pub fn search_texts(&self, museum: &str) -> Option<&[String]> {
-        self.search.get(museum).map(|t| t.as_slice())
+        self.bundles.get(museum).map(|s| &*s.search)
     }
 
     pub fn bundles(&self) -> Vec<Arc<Bundle>> {
-        self.bundles.values().cloned().collect()
+        self.bundles.values().map(|s| s.bundle.clone()).collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -55,7 +60,12 @@ impl Catalog {
     /// An exhibit by its key (ids are unique within a museum only), with
     /// its museum's bundle.
     pub fn exhibit(&self, key: &ExhibitKey) -> Option<(&Arc<Bundle>, &ExhibitRecord)> {
-        self.bundles.get(&key.museum).and_then(|b| b.exhibit(&key.id).map(|e| (b, e)))
+        self.museum(&key.museum).and_then(|b| b.exhibit(&key.id).map(|e| (b, e)))
+    }
+
+    /// The museums (by id) whose published bundle has an exhibit `id`.
+    pub fn museums_with<'a>(&'a self, id: &'a str) -> impl Iterator<Item = &'a String> + 'a {
+        self.iter().filter(move |(_, b)| b.exhibit(id).is_some()).map(|(m, _)| m)
     }
 
     /// The exhibit a client names by id, with its museum if it said one.
@@ -66,14 +76,13 @@ impl Catalog {
         use crate::error::ApiError;
         if let Some(m) = museum {
             let key = ExhibitKey::new(m, id);
-            return match self.bundles.get(m) {
+            return match self.museum(m) {
                 None => Err(ApiError::MuseumNotFound(m.to_owned())),
                 Some(b) if b.exhibit(id).is_none() => Err(ApiError::ExhibitNotFound(id.to_owned())),
                 Some(_) => Ok(key),
             };
         }
-        let holders: Vec<&String> =
-            self.bundles.iter().filter(|(_, b)| b.exhibit(id).is_some()).map(|(m, _)| m).collect();
+        let holders: Vec<&String> = self.museums_with(id).collect();
         match holders.as_slice() {
             [] => Err(ApiError::ExhibitNotFound(id.to_owned())),
             [one] => Ok(ExhibitKey::new(one.as_str(), id)),
@@ -173,10 +182,9 @@ impl AppState {
         let root = recognizer::bundle::museum_root(&self.bundle_root, museum)?;
         let bundle = Arc::new(Bundle::load_current(&root, &self.model)?);
         let version = bundle.version().to_owned();
-        let texts = Arc::new(bundle.exhibits().iter().map(crate::routes::museums::search_text).collect());
+        let search = bundle.exhibits().iter().map(crate::routes::museums::search_text).collect();
         self.update_catalog(|c| {
-            c.bundles.insert(museum.to_owned(), bundle);
-            c.search.insert(museum.to_owned(), texts);
+            c.bundles.insert(museum.to_owned(), Served { bundle, search });
         });
         Ok(version)
     }
@@ -185,7 +193,6 @@ impl AppState {
     pub fn unload(&self, museum: &str) {
         self.update_catalog(|c| {
             c.bundles.remove(museum);
-            c.search.remove(museum);
         });
     }
 

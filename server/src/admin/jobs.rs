@@ -351,7 +351,8 @@ impl Jobs {
     }
 
     /// Jobs this process holds in memory (running, or finished recently).
-    pub fn in_memory(&self) -> usize {
+    #[cfg(test)]
+    fn in_memory(&self) -> usize {
         self.jobs.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 

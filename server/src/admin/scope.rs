@@ -62,7 +62,10 @@ fn decide(state: &AppState, req: &HttpRequest) -> Result<Scope, ApiError> {
     let (museum, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     match &principal {
         Principal::Operator => {}
-        Principal::Museum(m) if m == museum && !OPERATOR_ONLY.contains(&tail) => {}
+        // Its key was just found in the museum's profile: the museum exists.
+        Principal::Museum(m) if m == museum && !OPERATOR_ONLY.contains(&tail) => {
+            return Ok(Scope::Museum { museum: museum.to_owned(), operator: false });
+        }
         Principal::Museum(_) => return Err(ApiError::AdminForbidden),
     }
     // Ids are plain ASCII: a percent-encoded segment names no museum.
@@ -103,16 +106,11 @@ fn decided(req: &HttpRequest) -> Result<Scope, ApiError> {
 #[derive(Debug, Clone)]
 pub struct MuseumScope {
     museum: String,
-    operator: bool,
 }
 
 impl MuseumScope {
     pub fn museum(&self) -> &str {
         &self.museum
-    }
-
-    pub fn is_operator(&self) -> bool {
-        self.operator
     }
 }
 
@@ -122,7 +120,7 @@ impl FromRequest for MuseumScope {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(match decided(req) {
-            Ok(Scope::Museum { museum, operator }) => Ok(Self { museum, operator }),
+            Ok(Scope::Museum { museum, .. }) => Ok(Self { museum }),
             Ok(Scope::Operator) => Err(ApiError::Internal(anyhow::anyhow!("{} has no museum", req.path()))),
             Err(e) => Err(e),
         })

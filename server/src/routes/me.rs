@@ -95,7 +95,7 @@ pub async fn list(
 /// id) belongs to: the published museum that has the id (the first by id
 /// if several do, as those lists were shown).
 fn museum_of(catalog: &Catalog, id: &str) -> Option<String> {
-    catalog.iter().find(|(_, b)| b.exhibit(id).is_some()).map(|(m, _)| m.clone())
+    catalog.museums_with(id).next().cloned()
 }
 
 /// [`museum_of`] as the visitor store's resolver for moving a legacy list,

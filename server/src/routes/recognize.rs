@@ -175,7 +175,7 @@ pub async fn recognize(
     if let Some(key) = &key {
         if let Some(hit) = state.cache.get(key).await {
             state.metrics.cache.with_label_values(&["hit"]).inc();
-            remember(&state, visitor.as_ref(), &hit).await;
+            remember(&state, &catalog, visitor.as_ref(), &hit).await;
             return Ok(ok(render(&catalog, &hit, lang, media, true)));
         }
         state.metrics.cache.with_label_values(&["miss"]).inc();
@@ -224,7 +224,7 @@ pub async fn recognize(
     };
     futures_util::future::join3(
         cache_put,
-        remember(&state, visitor.as_ref(), &recognition),
+        remember(&state, &catalog, visitor.as_ref(), &recognition),
         state.analytics.record(museum.as_deref(), &recognition, sha.as_deref()),
     )
     .await;
@@ -233,12 +233,11 @@ pub async fn recognize(
 
 /// A logged-in visitor's matched exhibit goes into their history. History is
 /// a convenience: failing to record it must not fail the answer.
-async fn remember(state: &AppState, visitor: Option<&Session>, r: &Recognition) {
-    let catalog = state.catalog();
+async fn remember(state: &AppState, catalog: &Catalog, visitor: Option<&Session>, r: &Recognition) {
     if let (Some(v), Decision::Matched { exhibit, .. }) = (visitor, &r.decision)
         && let Err(e) = state
             .visitors
-            .add(List::History, &v.openid, exhibit, super::me::resolver(&super::me::legacy_museum(state, &catalog)))
+            .add(List::History, &v.openid, exhibit, super::me::resolver(&super::me::legacy_museum(state, catalog)))
             .await
     {
         tracing::warn!(error = %e, "could not record history");
