@@ -33,34 +33,50 @@ fn search_shape(len: usize, width: usize, k: usize) -> Result<(idx_t, idx_t, usi
     Ok((as_idx(nq)?, as_idx(k)?, slots))
 }
 
-/// The `k` nearest vectors of each row of `queries` (rows as wide as the
-/// index's dimension, else an error), through `&self`.
-pub(crate) fn search(index: &IndexImpl, queries: &[f32], k: usize) -> Result<Neighbours<f32>> {
-    let (nq, k_idx, slots) = search_shape(queries.len(), index.d() as usize, k)?;
+/// Runs a k-NN `search` of `len` query elements in rows of `width` with
+/// result buffers sized here (`nq * k` slots each, `empty` and label -1
+/// where the index has fewer than `k`); `search` gets (nq, k, distances,
+/// labels) and returns FAISS's status code.
+fn knn<D: Copy>(
+    len: usize,
+    width: usize,
+    k: usize,
+    empty: D,
+    search: impl FnOnce(idx_t, idx_t, &mut [D], &mut [idx_t]) -> c_int,
+) -> Result<Neighbours<D>> {
+    let (nq, k_idx, slots) = search_shape(len, width, k)?;
     if slots == 0 {
         return Ok((Vec::new(), Vec::new()));
     }
-    let mut distances = vec![f32::NEG_INFINITY; slots];
+    let mut distances = vec![empty; slots];
     let mut labels = vec![-1 as idx_t; slots];
-    // SAFETY: `index` owns a live CPU index for the borrow's length. `queries`
-    // holds exactly nq rows of d floats (checked above against the index's own
-    // d); `distances` and `labels` hold exactly nq * k slots, as FAISS writes.
-    // Search is const in FAISS and safe to run from several threads; every
-    // mutation of the index goes through `&mut`, so none runs meanwhile.
-    let code = unsafe {
-        faiss_sys::faiss_Index_search(
-            index.inner_ptr(),
-            nq,
-            queries.as_ptr(),
-            k_idx,
-            distances.as_mut_ptr(),
-            labels.as_mut_ptr(),
-        )
-    };
-    if code != 0 {
+    if search(nq, k_idx, &mut distances, &mut labels) != 0 {
         return Err(last_error());
     }
     Ok((distances, labels))
+}
+
+/// The `k` nearest vectors of each row of `queries` (rows as wide as the
+/// index's dimension, else an error), through `&self`.
+pub(crate) fn search(index: &IndexImpl, queries: &[f32], k: usize) -> Result<Neighbours<f32>> {
+    knn(queries.len(), index.d() as usize, k, f32::NEG_INFINITY, |nq, k, distances, labels| {
+        // SAFETY: `index` owns a live CPU index for the borrow's length.
+        // `queries` holds exactly nq rows of d floats (`knn` checked them
+        // against the index's own d); `distances` and `labels` hold exactly
+        // nq * k slots, as FAISS writes. Search is const in FAISS and safe to
+        // run from several threads; every mutation of the index goes through
+        // `&mut`, so none runs meanwhile.
+        unsafe {
+            faiss_sys::faiss_Index_search(
+                index.inner_ptr(),
+                nq,
+                queries.as_ptr(),
+                k,
+                distances.as_mut_ptr(),
+                labels.as_mut_ptr(),
+            )
+        }
+    })
 }
 
 /// The `k` nearest codes (Hamming distance) of each code of `queries` (codes
@@ -70,31 +86,24 @@ pub(crate) fn binary_search(index: &BinaryIndexImpl, queries: &[u8], k: usize) -
     if !d.is_multiple_of(8) {
         return Err(Error::Faiss(format!("binary index of {d} bits is not whole bytes")));
     }
-    let (nq, k_idx, slots) = search_shape(queries.len(), d / 8, k)?;
-    if slots == 0 {
-        return Ok((Vec::new(), Vec::new()));
-    }
-    let mut distances = vec![i32::MAX; slots];
-    let mut labels = vec![-1 as idx_t; slots];
-    // SAFETY: `index` owns a live CPU binary index for the borrow's length.
-    // `queries` holds exactly nq codes of d / 8 bytes (checked above against
-    // the index's own d); `distances` and `labels` hold exactly nq * k slots.
-    // Search is const in FAISS and safe to run from several threads; every
-    // mutation of the index goes through `&mut`, so none runs meanwhile.
-    let code = unsafe {
-        faiss_sys::faiss_IndexBinary_search(
-            index.inner_ptr(),
-            nq,
-            queries.as_ptr(),
-            k_idx,
-            distances.as_mut_ptr(),
-            labels.as_mut_ptr(),
-        )
-    };
-    if code != 0 {
-        return Err(last_error());
-    }
-    Ok((distances, labels))
+    knn(queries.len(), d / 8, k, i32::MAX, |nq, k, distances, labels| {
+        // SAFETY: `index` owns a live CPU binary index for the borrow's
+        // length. `queries` holds exactly nq codes of d / 8 bytes (`knn`
+        // checked them against the index's own d); `distances` and `labels`
+        // hold exactly nq * k slots. Search is const in FAISS and safe to run
+        // from several threads; every mutation of the index goes through
+        // `&mut`, so none runs meanwhile.
+        unsafe {
+            faiss_sys::faiss_IndexBinary_search(
+                index.inner_ptr(),
+                nq,
+                queries.as_ptr(),
+                k,
+                distances.as_mut_ptr(),
+                labels.as_mut_ptr(),
+            )
+        }
+    })
 }
 
 // SAFETY: the signature is libgomp's (`void omp_set_num_threads(int)`), the
