@@ -14,21 +14,26 @@ cargo build --release --locked --bins
 VAR="$ROOT/var"
 export MUSEUM_BUNDLES="$VAR/bundles"
 mkdir -p "$VAR"
-if [ ! -f "$VAR/demo/exhibits.json" ]; then
-  ./target/release/museum-fixtures demo --out "$VAR/demo" >/dev/null
-fi
-# Bundles are per museum (var/bundles/<museum>/); an older single-museum
-# layout (var/bundles/CURRENT), or a bundle built with another model than the
-# one configured (the server would refuse it), is simply rebuilt.
+# The demo collection is written by code (cheap, and it follows the fixtures:
+# records, images, audio guides, sample photos).
+./target/release/museum-fixtures demo --out "$VAR/demo" >/dev/null
+# Bundles are per museum (var/bundles/<museum>/); a bundle built with another
+# model than the one configured (the server would refuse it), or from other
+# demo records than these, is simply rebuilt.
 published_model() {
   local m="$MUSEUM_BUNDLES/palace-demo"
   [ -f "$m/CURRENT" ] && python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["model"]["id"])' \
     "$m/versions/$(cat "$m/CURRENT")/manifest.json" 2>/dev/null
 }
 configured_model=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$MUSEUM_MODEL")
-if [ -n "${REBUILD:-}" ] || [ "$(published_model)" != "$configured_model" ]; then
+# (The suffix names the bundle layout: media and search since issue 13.)
+records_sha="$(sha256sum "$VAR/demo/exhibits.json" | cut -d' ' -f1)-media-search"
+stamp="$MUSEUM_BUNDLES/.demo-records.sha256"
+if [ -n "${REBUILD:-}" ] || [ "$(published_model)" != "$configured_model" ] \
+   || [ "$(cat "$stamp" 2>/dev/null)" != "$records_sha" ]; then
   ./target/release/index-builder build --records "$VAR/demo/exhibits.json" \
     --images "$VAR/demo/images" --museum palace-demo
+  echo "$records_sha" > "$stamp"
 fi
 
 # Redis: use one already listening on the configured port, else start our own.
@@ -54,7 +59,7 @@ export APP__WECHAT__BASE_URL="http://127.0.0.1:$WECHAT_PORT"
 
 PORT=${APP__SERVER__PORT:-8080}
 cat <<EOT
-serving on http://127.0.0.1:$PORT (Ctrl-C to stop); try:
+serving on http://127.0.0.1:$PORT (Ctrl-C to stop): open it in a browser for the visitor page; or try:
   curl -F file=@var/demo/photos/pd-006-visitor.jpg -F lang=en http://127.0.0.1:$PORT/api/v1/recognize
   CODE=\$(curl -s -X POST http://127.0.0.1:$WECHAT_PORT/fake/login | sed 's/.*"code":"\([^"]*\)".*/\1/')   # what wx.login() gives
   curl -s -H 'content-type: application/json' -d "{\"code\":\"\$CODE\"}" http://127.0.0.1:$PORT/api/v1/session

@@ -18,7 +18,13 @@ ASSETS=${MUSEUM_ASSETS:-$ROOT/.assets}
 
 # ---- pinned inputs -------------------------------------------------------------
 APT_PACKAGES=(cmake g++ make libopenblas-dev redis-server wrk curl pkg-config unzip ca-certificates python3-venv python3-pip
-  libopencv-dev clang libclang-dev)
+  libopencv-dev clang libclang-dev
+  # The visitor page's end-to-end tests (tests/tests/e2e/web.rs) drive a real Chromium through chromedriver;
+  # a small CJK font so their screenshots show Chinese and Japanese text rather than empty boxes.
+  chromium chromium-driver fonts-wqy-microhei)
+# Node.js for the tests that run the page's scripts: Debian's, only when no `node` is on PATH
+# (a machine may already have another build of it, e.g. NodeSource's).
+NODE_PACKAGES=(nodejs npm)
 FAISS_SYS_VERSION=0.7.0
 ORT_VERSION=1.31.1
 ORT_WHEEL=onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl
@@ -45,6 +51,11 @@ step_apt() {
   for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
+  if ! command -v node > /dev/null; then
+    for p in "${NODE_PACKAGES[@]}"; do
+      dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+  fi
   if [ ${#missing[@]} -eq 0 ]; then log "apt: all packages present"; return; fi
   log "apt: installing ${missing[*]}"
   $SUDO apt-get update -qq

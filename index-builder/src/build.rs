@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::Instant;
 
+use crate::media::MediaSources;
 use crate::store::{self, MuseumLock};
 use recognizer::{Bundle, DecodeLimits, Projection, Recognizer, VectorEntry, VectorIndex, decode_image};
 
@@ -10,7 +11,7 @@ use crate::calibrate::{CalibrationOptions, calibrate};
 
 use crate::collection::{Collection, RecordIssue};
 
-/// Reports progress: (stage, done, total). Stages: `embedding`, `calibrating`, `writing`.
+/// Reports progress: (stage, done, total). Stages: `embedding`, `calibrating`, `writing`, `media`.
 #[derive(Clone, Default)]
 pub struct Progress(Option<std::sync::Arc<ProgressFn>>);
 
@@ -174,7 +175,8 @@ pub fn build_bundle(
     })?;
     let calibrate_seconds = started.elapsed().as_secs_f64();
     options.progress.report("writing", 0, 1);
-    let manifest = store::write(&lock, &unsaved, calibration)?;
+    let media = MediaSources { images_dir: &collection.images_dir, carry: None, fresh: None };
+    let manifest = store::write(&lock, &unsaved, calibration, &media, &options.progress)?;
     options.progress.report("writing", 1, 1);
     if options.publish {
         store::publish(&lock, &manifest.version, base.as_deref())?;

@@ -125,6 +125,11 @@ pub fn load_collection(records: &Path, images_dir: &Path, museum: &str) -> Resul
                 reasons.push(format!("image {name}: {reason}"));
             }
         }
+        for (lang, name) in &record.audio {
+            if let Err(reason) = crate::media::check_audio(images_dir, lang, name) {
+                reasons.push(format!("audio {name}: {reason}"));
+            }
+        }
         if !record.id.is_empty() && !seen_ids.insert(record.id.clone()) {
             reasons.push(format!("duplicate id {}", record.id));
         }
@@ -177,11 +182,7 @@ fn check_image(dir: &Path, name: &str, fetch_errors: &HashMap<String, String>) -
         }
         return check_decodable(&image_path(dir, name));
     }
-    let rel = Path::new(name);
-    if rel.is_absolute() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
-        return Err("path must be relative and stay inside the images folder".into());
-    }
-    check_decodable(&dir.join(rel))
+    check_decodable(&dir.join(crate::media::relative_inside(name)?))
 }
 
 fn check_decodable(path: &Path) -> Result<(), String> {
@@ -218,8 +219,9 @@ pub(crate) fn parse_records(path: &Path, default_museum: &str) -> Result<Parsed,
         .collect())
 }
 
-const LANG_FIELDS: [&str; 8] =
-    ["title", "maker", "period", "culture", "material", "description", "gallery", "date_display"];
+/// `<field>_<lang>` columns of a CSV row (`audio_<lang>` names an audio file).
+const LANG_FIELDS: [&str; 9] =
+    ["title", "maker", "period", "culture", "material", "description", "gallery", "date_display", "audio"];
 
 fn parse_csv(text: &str, default_museum: &str) -> Result<Parsed, String> {
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(text.as_bytes());
@@ -252,6 +254,7 @@ fn csv_record(cells: &HashMap<&str, &str>, default_museum: &str) -> Result<Exhib
         for field in LANG_FIELDS {
             if let Some(code) = key.strip_prefix(field).and_then(|r| r.strip_prefix('_'))
                 && !code.is_empty()
+                && *key != "audio_url"
                 && !code.contains('_')
             {
                 lang.entry(field).or_default().insert(code.to_owned(), value.trim().to_owned());
@@ -290,6 +293,7 @@ fn csv_record(cells: &HashMap<&str, &str>, default_museum: &str) -> Result<Exhib
         images: list("images"),
         rights: get("rights"),
         audio_url: get("audio_url"),
+        audio: take("audio"),
         related: list("related"),
     })
 }

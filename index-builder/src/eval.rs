@@ -146,6 +146,7 @@ fn add_catalog(set: &Path, tag: &str, images: &Path, records: &mut Vec<ExhibitRe
             images: names,
             rights: None,
             audio_url: None,
+            audio: Default::default(),
             related: Vec::new(),
         });
     }

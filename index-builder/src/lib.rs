@@ -12,6 +12,7 @@ pub mod build;
 pub mod calibrate;
 pub mod collection;
 pub mod eval;
+pub mod media;
 pub mod store;
 pub mod update;
 

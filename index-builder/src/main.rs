@@ -203,6 +203,14 @@ enum Command {
         #[arg(long)]
         protect: Vec<String>,
     },
+    /// Copy the published version's media (renditions, audio) to OUT/<museum>/, the layout a CDN serves
+    /// under the server's `media_base_url`; files already there are skipped.
+    ExportMedia {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Measure accuracy and latency on real photos (layout: ../shared/eval/README.md).
     Eval {
         /// A set: <object>/ref*, <object>/query*, _unknown/*.
@@ -346,6 +354,7 @@ fn failure(e: &anyhow::Error) -> Failure {
         }
         StoreError::Moved { .. } | StoreError::Busy(_) => with(Conflict, s.to_string()),
         StoreError::Bundle(r) => recognizer(r, ""),
+        StoreError::Media(m @ index_builder::media::MediaError::Image { .. }) => with(Invalid, m.to_string()),
         _ => with(Internal, format!("{e:#}")),
     };
     let collection = |c: &CollectionError| match c {
@@ -550,6 +559,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("{} versions removed for {museum}", removed.len());
                 },
             );
+        }
+        Command::ExportMedia { target, out } => {
+            let root = recognizer::bundle::museum_root(&target.bundles, &target.museum)?;
+            let version = recognizer::bundle::current_version(&root)?.ok_or(StoreError::NothingPublished)?;
+            let dir = root.join("versions").join(&version);
+            let media = recognizer::bundle::load_media(&dir)?;
+            let (copied, skipped) = index_builder::media::export(&dir, &media, &target.museum, &out)?;
+            let museum = target.museum;
+            Output::new(json)
+                .event(Event::Exported { museum: museum.clone(), version: version.clone(), copied, skipped }, || {
+                    println!("{museum} {version}: {copied} media files copied, {skipped} already there")
+                });
         }
         Command::List { bundles, museum } => list(&bundles, museum.as_deref(), json)?,
         Command::Eval { dataset, distractors, separate_museums, model, pipeline } => {

@@ -24,10 +24,13 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use recognizer::Bundle;
 use recognizer::bundle::{
-    BundleManifest, CURRENT, Calibration, EXHIBITS, FORMAT_VERSION, INDEX, LOCAL, LOCAL_IVF, MANIFEST, VECTORS,
+    BundleManifest, CURRENT, Calibration, EXHIBITS, FORMAT_VERSION, INDEX, LOCAL, LOCAL_IVF, MANIFEST, MEDIA, VECTORS,
     current_version, list_versions, museum_root,
 };
 use serde::Serialize;
+
+use crate::build::Progress;
+use crate::media::MediaSources;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -51,6 +54,10 @@ pub enum StoreError {
     WrongMuseum { museum: String, found: String },
     #[error(transparent)]
     Bundle(#[from] recognizer::Error),
+    #[error(transparent)]
+    Media(#[from] crate::media::MediaError),
+    #[error(transparent)]
+    Search(#[from] catalog_search::SearchError),
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
@@ -147,10 +154,17 @@ pub fn publish(lock: &MuseumLock, version: &str, expected: Option<&str>) -> Resu
 }
 
 /// Writes a new immutable version under the museum's `versions/` and returns
-/// its manifest. The directory is written under a temporary name and
-/// renamed into place, so a crash mid-write leaves no half-bundle under a
-/// real version name.
-pub fn write(lock: &MuseumLock, new: &Bundle, calibration: Calibration) -> Result<BundleManifest> {
+/// its manifest: the recognition files of `new`, and the media of its
+/// records from `media`. The directory is written under a temporary name
+/// and renamed into place, so a crash mid-write leaves no half-bundle under
+/// a real version name.
+pub fn write(
+    lock: &MuseumLock,
+    new: &Bundle,
+    calibration: Calibration,
+    media: &MediaSources,
+    progress: &Progress,
+) -> Result<BundleManifest> {
     if new.museum() != lock.museum {
         return Err(StoreError::WrongMuseum { museum: lock.museum.clone(), found: new.museum().to_owned() });
     }
@@ -169,8 +183,22 @@ pub fn write(lock: &MuseumLock, new: &Bundle, calibration: Calibration) -> Resul
             names.push(LOCAL_IVF);
         }
     }
+    let table = crate::media::write_media(tmp.path(), new.exhibits(), media, &|done, total| {
+        progress.report("media", done, total)
+    })?;
+    write_json(&tmp.path().join(MEDIA), &table)?;
+    names.push(MEDIA);
+    progress.report("search", 0, 1);
+    let search = tmp.path().join(catalog_search::DIR);
+    catalog_search::write_index(&search, new.exhibits())?;
+    progress.report("search", 1, 1);
+    let mut search_files = Vec::new();
+    for entry in std::fs::read_dir(&search).map_err(io("listing the search index"))? {
+        let name = entry.map_err(io("listing the search index"))?.file_name();
+        search_files.push(format!("{}/{}", catalog_search::DIR, name.to_string_lossy()));
+    }
     let mut files = BTreeMap::new();
-    for name in names {
+    for name in names.iter().copied().chain(search_files.iter().map(String::as_str)) {
         let sha = recognizer::sha256_file(&tmp.path().join(name)).map_err(io(format!("hashing {name}")))?;
         files.insert(name.to_owned(), sha);
     }

@@ -14,6 +14,7 @@ use recognizer::{Bundle, Recognizer, VectorIndex};
 
 use crate::build::{BuildError, Progress, embed_images};
 use crate::collection::Collection;
+use crate::media::MediaSources;
 use crate::store::{self, MuseumLock};
 
 pub use builder_protocol::ChangeReport;
@@ -99,7 +100,14 @@ pub fn apply_changes(
     let mut unsaved =
         Bundle::unsaved(embedder.manifest(), index, entries, local, records, current.manifest.projection.clone())?;
     unsaved.set_index_recall(recall);
-    let manifest = store::write(&lock, &unsaved, current.manifest.calibration.clone())?;
+    // Changed exhibits get new renditions; the rest keep the published ones.
+    let fresh: HashSet<String> = upserts.records.iter().map(|r| r.id.clone()).collect();
+    let media = MediaSources {
+        images_dir: &upserts.images_dir,
+        carry: Some((&current.dir, &current.media)),
+        fresh: Some(&fresh),
+    };
+    let manifest = store::write(&lock, &unsaved, current.manifest.calibration.clone(), &media, progress)?;
     if publish {
         store::publish(&lock, &manifest.version, Some(current.version()))?;
     }

@@ -30,6 +30,8 @@ pub enum Event {
     Published { museum: String, version: String, previous: Option<String> },
     /// `gc` finished.
     Collected { museum: String, removed: Vec<String>, kept: usize },
+    /// `export-media`: the published version's media copied for a CDN.
+    Exported { museum: String, version: String, copied: usize, skipped: usize },
     /// `list` finished.
     Listed { museums: Vec<MuseumVersions> },
     /// The command failed; nothing was published.

@@ -10,6 +10,9 @@
 //!     exhibits.json                   the exhibit records
 //!     local.bin                       ORB keypoints + descriptors per vector (optional)
 //!     local.ivf                       trained FAISS binary IVF over local.bin (large catalogs only)
+//!     media.json                      display renditions and audio per exhibit (optional)
+//!     media/<sha256>.<ext>            those files, named by their content (never in `files`)
+//!     search/                         the records' full-text search index (`catalog-search`; in `files`)
 //! ```
 //!
 //! Invariants: a version directory appears by one `rename` of a fully written
@@ -40,6 +43,20 @@ pub const EXHIBITS: &str = "exhibits.json";
 pub const LOCAL: &str = "local.bin";
 pub const LOCAL_IVF: &str = "local.ivf";
 pub const CURRENT: &str = "CURRENT";
+/// A well-formed language tag as records and requests use them (BCP 47's
+/// shape: a 2-8 letter primary subtag, then 1-8 letter-or-digit subtags,
+/// as in `zh`, `en-GB`, `zh-Hant-TW`); exactly the `Lang` pattern of the
+/// API document.
+pub fn valid_lang_tag(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    parts.next().is_some_and(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic()))
+        && parts.all(|t| (1..=8).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// The media table (`MediaIndex`) of a version.
+pub const MEDIA: &str = "media.json";
+/// The folder of a version's media files.
+pub const MEDIA_DIR: &str = "media";
 
 /// Text in several languages, keyed by BCP-47-ish code (`zh`, `en`, ...).
 pub type LangText = BTreeMap<String, String>;
@@ -77,10 +94,65 @@ pub struct ExhibitRecord {
     pub images: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rights: Option<String>,
+    /// An audio guide hosted elsewhere (a URL, served as is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio_url: Option<String>,
+    /// Audio guide files per language (names relative to the collection's
+    /// image folder, imported with the images); served from the bundle.
+    #[serde(default, skip_serializing_if = "LangText::is_empty")]
+    pub audio: LangText,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub related: Vec<String>,
+}
+
+/// What a version serves besides recognition: for each exhibit, display
+/// renditions of its catalog images and its audio guide files, all under
+/// `media/`, each named by its content's sha256 (so a name never changes
+/// meaning, and a URL built from it can be cached forever).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MediaIndex {
+    pub exhibits: BTreeMap<String, ExhibitMedia>,
+    /// Every file under `media/`.
+    pub files: BTreeMap<String, MediaFile>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ExhibitMedia {
+    /// One per catalog image, in the record's order.
+    pub images: Vec<Rendition>,
+    /// Language tag -> audio file name.
+    #[serde(default, skip_serializing_if = "LangText::is_empty")]
+    pub audio: LangText,
+}
+
+/// One catalog image as shown to visitors.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Rendition {
+    /// The record's image name it was made from.
+    pub source: String,
+    /// A view for a phone screen (long side at most 1024 px).
+    pub display: String,
+    /// For lists (long side at most 320 px).
+    pub thumbnail: String,
+    /// The display rendition's size.
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MediaFile {
+    pub content_type: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+impl MediaIndex {
+    /// The path of media file `name` under version `dir`, if this version
+    /// has such a file. Names come only from the table, so nothing outside
+    /// `media/` can be reached through one.
+    pub fn path(&self, dir: &Path, name: &str) -> Option<(PathBuf, &MediaFile)> {
+        self.files.get(name).map(|f| (dir.join(MEDIA_DIR).join(name), f))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -244,6 +316,8 @@ pub struct Bundle {
     pub vectors: Vec<VectorEntry>,
     /// Local features per vector (same order), for geometric verification.
     pub local: Option<crate::local::LocalIndex>,
+    /// Renditions and audio (empty for versions written before media).
+    pub media: MediaIndex,
     exhibits: Vec<ExhibitRecord>,
     by_id: HashMap<String, usize>,
 }
@@ -296,7 +370,9 @@ impl Bundle {
         } else {
             None
         };
-        Self::assemble(manifest, dir.to_owned(), index, vectors, local, exhibits)
+        let mut bundle = Self::assemble(manifest, dir.to_owned(), index, vectors, local, exhibits)?;
+        bundle.media = load_media(dir)?;
+        Ok(bundle)
     }
 
     /// A bundle that exists only in memory (used to calibrate a build before it
@@ -366,7 +442,7 @@ impl Bundle {
         if let Some(v) = vectors.iter().find(|v| !by_id.contains_key(&v.exhibit)) {
             return Err(Error::bundle(&dir, format!("vector refers to unknown exhibit {}", v.exhibit)));
         }
-        Ok(Self { manifest, dir, index, vectors, local, exhibits, by_id })
+        Ok(Self { manifest, dir, index, vectors, local, media: MediaIndex::default(), exhibits, by_id })
     }
 
     /// Records the approximate index's measured recall in the manifest to be written.
@@ -399,6 +475,12 @@ impl Bundle {
     pub fn exhibits(&self) -> &[ExhibitRecord] {
         &self.exhibits
     }
+}
+
+/// The media table of version `dir` (empty for versions without media).
+pub fn load_media(dir: &Path) -> Result<MediaIndex> {
+    let path = dir.join(MEDIA);
+    if path.is_file() { read_json(&path) } else { Ok(MediaIndex::default()) }
 }
 
 fn short(sha: &str) -> &str {

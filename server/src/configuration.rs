@@ -75,11 +75,15 @@ pub struct ServerSettings {
     pub decode_reduce_to: u32,
     /// HTTP worker threads (async; CPU work runs elsewhere).
     pub workers: usize,
-    /// Prefix turning image names into URLs ("" keeps names).
+    /// Base URL of the media cards point at (a CDN; "" is this server's `/media`).
     #[serde(default)]
     pub media_base_url: String,
     /// Seconds in-flight requests get to finish on shutdown.
     pub shutdown_timeout_s: u64,
+    /// Development: serve the visitor page's files from this folder (read on
+    /// each request) instead of the copies embedded in the binary.
+    #[serde(default)]
+    pub web_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -171,6 +175,13 @@ impl Settings {
         check(server.max_upload_bytes > 0, "server.max_upload_bytes", "must be at least 1");
         check(server.max_pixels > 0, "server.max_pixels", "must be at least 1");
         check(server.workers > 0, "server.workers", "must be at least 1");
+        let media = &server.media_base_url;
+        check(
+            media.is_empty()
+                || reqwest::Url::parse(media).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host()),
+            "server.media_base_url",
+            "must be empty (this server's /media) or an http(s) URL",
+        );
         check(!rec.model.as_os_str().is_empty(), "recognizer.model", "must name the model manifest");
         check(rec.sessions > 0, "recognizer.sessions", "must be at least 1 (recognitions running at once)");
         check(rec.intra_threads > 0, "recognizer.intra_threads", "must be at least 1");
@@ -252,6 +263,7 @@ mod tests {
             ("APP__RECOGNIZER__SESSIONS", "0"),
             ("APP__SERVER__MAX_UPLOAD_BYTES", "0"),
             ("APP__SERVER__WORKERS", "0"),
+            ("APP__SERVER__MEDIA_BASE_URL", "cdn.example/media"),
             ("APP__REDIS__URL", ""),
             ("APP__LIMITS__RECOGNIZE_TIMEOUT_MS", "0"),
             ("APP__WECHAT__KEEP_ACCESS_TOKEN", "true"),
@@ -266,6 +278,7 @@ mod tests {
             [
                 "server.max_upload_bytes",
                 "server.workers",
+                "server.media_base_url",
                 "recognizer.sessions",
                 "redis.url",
                 "wechat.token_check_every_s",

@@ -116,6 +116,8 @@ api_errors! {
     ImportNotFound(String) => "import_not_found", 40404, NOT_FOUND;
     #[error("no bundle version `{0}`")]
     VersionNotFound(String) => "version_not_found", 40405, NOT_FOUND;
+    #[error("museum `{0}` serves no media file of that name")]
+    MediaNotFound(String) => "media_not_found", 40406, NOT_FOUND;
     /// A documented route called with a method it does not take; `Allow` lists those it does.
     #[error("this route does not take that method; it takes {allow}")]
     MethodNotAllowed { allow: String } => "method_not_allowed", 40500, METHOD_NOT_ALLOWED;
@@ -295,6 +297,7 @@ mod tests {
             ApiError::JobNotFound(leak()),
             ApiError::ImportNotFound(leak()),
             ApiError::VersionNotFound(leak()),
+            ApiError::MediaNotFound(leak()),
             ApiError::MethodNotAllowed { allow: "GET, POST".into() },
             ApiError::UploadTimeout,
             ApiError::MuseumExists(leak()),

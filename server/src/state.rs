@@ -30,8 +30,10 @@ pub struct Catalog {
 #[derive(Debug, Clone)]
 struct Served {
     bundle: Arc<Bundle>,
-    /// Each exhibit's searchable text, lowercased (in `exhibits()` order).
-    search: Arc<[String]>,
+    /// The records' full-text search index.
+    search: Arc<Search>,
+    /// The languages the museum's records have titles in.
+    languages: Arc<[String]>,
 }
 
 impl Catalog {
@@ -44,9 +46,14 @@ impl Catalog {
         self.bundles.iter().map(|(m, s)| (m, &s.bundle))
     }
 
-    /// The searchable text of `museum`'s exhibits, in `exhibits()` order.
-    pub fn search_texts(&self, museum: &str) -> Option<&[String]> {
-        self.bundles.get(museum).map(|s| &*s.search)
+    /// The full-text search index of `museum`'s exhibits.
+    pub fn search(&self, museum: &str) -> Option<&catalog_search::SearchIndex> {
+        self.bundles.get(museum).map(|s| &s.search.index)
+    }
+
+    /// The languages `museum`'s records have titles in, most used first.
+    pub fn languages(&self, museum: &str) -> &[String] {
+        self.bundles.get(museum).map_or(&[], |s| &*s.languages)
     }
 
     pub fn bundles(&self) -> Vec<Arc<Bundle>> {
@@ -94,6 +101,33 @@ impl Catalog {
                 ),
             }),
         }
+    }
+}
+
+/// A bundle's search index: the one written into the version, or for a
+/// version written before search, one built at load into a scratch folder
+/// (removed with it).
+#[derive(Debug)]
+struct Search {
+    index: catalog_search::SearchIndex,
+    _scratch: Option<tempfile::TempDir>,
+}
+
+impl Search {
+    fn of(bundle: &Bundle) -> Result<Self, recognizer::Error> {
+        let fail = |e: catalog_search::SearchError| recognizer::Error::Bundle {
+            path: bundle.dir.clone(),
+            reason: format!("search index: {e}"),
+        };
+        let dir = bundle.dir.join(catalog_search::DIR);
+        if bundle.manifest.files.keys().any(|f| f.starts_with(&format!("{}/", catalog_search::DIR))) {
+            return Ok(Self { index: catalog_search::SearchIndex::open(&dir).map_err(fail)?, _scratch: None });
+        }
+        tracing::info!(version = bundle.version(), "no search index in this version; building one");
+        let scratch = tempfile::tempdir()
+            .map_err(|source| recognizer::Error::Io { context: "creating a search scratch folder".into(), source })?;
+        catalog_search::write_index(scratch.path(), bundle.exhibits()).map_err(fail)?;
+        Ok(Self { index: catalog_search::SearchIndex::open(scratch.path()).map_err(fail)?, _scratch: Some(scratch) })
     }
 }
 
@@ -182,9 +216,16 @@ impl AppState {
         let root = recognizer::bundle::museum_root(&self.bundle_root, museum)?;
         let bundle = Arc::new(Bundle::load_current(&root, &self.model)?);
         let version = bundle.version().to_owned();
-        let search = bundle.exhibits().iter().map(crate::routes::museums::search_text).collect();
+        let search = Arc::new(Search::of(&bundle)?);
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for tag in bundle.exhibits().iter().flat_map(|e| e.title.keys()) {
+            *counts.entry(tag).or_default() += 1;
+        }
+        let mut languages: Vec<(&str, usize)> = counts.into_iter().collect();
+        languages.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let languages = languages.into_iter().map(|(l, _)| l.to_owned()).collect();
         self.update_catalog(|c| {
-            c.bundles.insert(museum.to_owned(), Served { bundle, search });
+            c.bundles.insert(museum.to_owned(), Served { bundle, search, languages });
         });
         Ok(version)
     }

@@ -30,6 +30,10 @@ pub struct KeyEntry {
 pub struct MuseumProfile {
     pub id: String,
     pub name: LangText,
+    /// The language visitors get when they ask for none, or for one the
+    /// collection lacks (before `zh`, then `en`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_lang: Option<String>,
     pub created_at: String,
     #[serde(default)]
     pub keys: Vec<KeyEntry>,
@@ -147,7 +151,12 @@ impl Registry {
     }
 
     /// Creates a museum with its first key; returns the profile and the key.
-    pub fn create(&self, id: &str, name: LangText) -> Result<(MuseumProfile, String), RegistryError> {
+    pub fn create(
+        &self,
+        id: &str,
+        name: LangText,
+        default_lang: Option<String>,
+    ) -> Result<(MuseumProfile, String), RegistryError> {
         if !valid_museum_id(id) || RESERVED.contains(&id) {
             return Err(RegistryError::InvalidId(id.to_owned()));
         }
@@ -155,8 +164,13 @@ impl Registry {
         if self.museum(id)?.is_some() {
             return Err(RegistryError::Exists(id.to_owned()));
         }
-        let mut profile =
-            MuseumProfile { id: id.to_owned(), name, created_at: Utc::now().to_rfc3339(), keys: Vec::new() };
+        let mut profile = MuseumProfile {
+            id: id.to_owned(),
+            name,
+            default_lang,
+            created_at: Utc::now().to_rfc3339(),
+            keys: Vec::new(),
+        };
         let key = new_key(&mut profile, Some("initial".into()));
         self.save(&profile)?;
         Ok((profile, key))
@@ -232,12 +246,12 @@ mod tests {
     fn keys_are_hashed_at_rest_scoped_and_revocable() {
         let dir = tempfile::tempdir().unwrap();
         let r = Registry::new(dir.path().to_owned());
-        let (_, key) = r.create("m1", [("en".to_owned(), "One".to_owned())].into()).unwrap();
-        let (_, other) = r.create("m2", LangText::new()).unwrap();
-        assert!(matches!(r.create("m1", LangText::new()), Err(RegistryError::Exists(_))));
-        assert!(matches!(r.create("../x", LangText::new()), Err(RegistryError::InvalidId(_))));
-        assert!(matches!(r.create("_all", LangText::new()), Err(RegistryError::InvalidId(_))));
-        assert!(matches!(r.create("tmp", LangText::new()), Err(RegistryError::InvalidId(_))));
+        let (_, key) = r.create("m1", [("en".to_owned(), "One".to_owned())].into(), None).unwrap();
+        let (_, other) = r.create("m2", LangText::new(), None).unwrap();
+        assert!(matches!(r.create("m1", LangText::new(), None), Err(RegistryError::Exists(_))));
+        assert!(matches!(r.create("../x", LangText::new(), None), Err(RegistryError::InvalidId(_))));
+        assert!(matches!(r.create("_all", LangText::new(), None), Err(RegistryError::InvalidId(_))));
+        assert!(matches!(r.create("tmp", LangText::new(), None), Err(RegistryError::InvalidId(_))));
         let stored = std::fs::read_to_string(dir.path().join("m1/museum.json")).unwrap();
         assert!(!stored.contains(&key[8..]), "the key itself is never stored");
         assert_eq!(r.authenticate(&key, "op"), Some(Principal::Museum("m1".into())));

@@ -68,6 +68,8 @@ pub struct CreateMuseum {
     id: String,
     #[serde(default)]
     name: LangText,
+    #[serde(default, deserialize_with = "crate::routes::present")]
+    default_lang: Option<String>,
 }
 
 #[post("/api/v1/admin/museums")]
@@ -77,11 +79,22 @@ pub async fn create_museum(
     body: Result<JsonObject<CreateMuseum>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.map_err(body_error)?.into_inner();
+    if let Some(lang) = &body.default_lang
+        && !recognizer::bundle::valid_lang_tag(lang)
+    {
+        return Err(ApiError::InvalidParameter { name: "default_lang", reason: "a language tag (BCP 47)".into() });
+    }
     let st = state.clone();
-    let (profile, key) = blocking(move || st.registry.create(&body.id, body.name)).await?.map_err(registry_error)?;
+    let (profile, key) =
+        blocking(move || st.registry.create(&body.id, body.name, body.default_lang)).await?.map_err(registry_error)?;
     tracing::info!(museum = %profile.id, "museum created");
     Ok(ok(json!({
-        "museum": { "id": profile.id, "name": profile.name, "created_at": profile.created_at },
+        "museum": {
+            "id": profile.id,
+            "name": profile.name,
+            "default_lang": profile.default_lang,
+            "created_at": profile.created_at,
+        },
         "api_key": key,
         "key_id": profile.keys.first().map(|k| k.id.clone()),
         "note": "the key is shown only now; store it safely",
@@ -109,6 +122,7 @@ async fn profile_json(state: &AppState, p: &super::registry::MuseumProfile) -> s
     json!({
         "id": p.id,
         "name": p.name,
+        "default_lang": p.default_lang,
         "created_at": p.created_at,
         "keys": p.keys.iter().map(|k| json!({ "id": k.id, "created_at": k.created_at, "label": k.label })).collect::<Vec<_>>(),
         "published_version": published,

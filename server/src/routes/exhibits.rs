@@ -1,10 +1,10 @@
 //! `GET /api/v1/exhibits/{id}`: an exhibit's card with related exhibits.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use recognizer::{Bundle, ExhibitRecord};
 use serde::Serialize;
 
-use crate::card::{ExhibitCard, ExhibitSummary, card, lang_param, summary};
+use crate::card::{ExhibitCard, ExhibitSummary, View, lang_param};
 use crate::error::{ApiError, ok};
 use crate::state::AppState;
 use serde::Deserialize;
@@ -12,10 +12,18 @@ use serde::Deserialize;
 const RELATED: usize = 4;
 
 #[derive(Debug, Serialize)]
-struct ExhibitDetail {
+pub struct ExhibitDetail {
     #[serde(flatten)]
     card: ExhibitCard,
     related_exhibits: Vec<ExhibitSummary>,
+}
+
+impl ExhibitDetail {
+    /// The exhibit's card with its related exhibits.
+    pub fn new(view: &View, bundle: &Bundle, record: &ExhibitRecord) -> Self {
+        let related_exhibits = related(bundle, record).into_iter().map(|e| view.summary(bundle, e)).collect();
+        Self { card: view.card(bundle, record), related_exhibits }
+    }
 }
 
 /// The record's own `related` list first, then exhibits of the same museum
@@ -49,14 +57,13 @@ pub struct ExhibitQuery {
 #[get("/api/v1/exhibits/{id}")]
 pub async fn get_exhibit(
     state: web::Data<AppState>,
+    req: HttpRequest,
     id: web::Path<String>,
     query: web::Query<ExhibitQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let lang = lang_param(query.lang.as_deref())?;
+    let view = View::new(&state, &req, lang_param(query.lang.as_deref())?);
     let catalog = state.ready_catalog()?;
     let key = catalog.resolve(query.museum.as_deref(), &id)?;
     let (bundle, record) = catalog.exhibit(&key).ok_or_else(|| ApiError::ExhibitNotFound(id.into_inner()))?;
-    let media = &state.settings.server.media_base_url;
-    let related_exhibits = related(bundle, record).into_iter().map(|e| summary(e, lang, media)).collect();
-    Ok(ok(ExhibitDetail { card: card(record, lang, media), related_exhibits }))
+    Ok(ok(ExhibitDetail::new(&view, bundle, record)))
 }

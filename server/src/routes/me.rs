@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::auth::require_visitor;
-use crate::card::{ExhibitSummary, lang_param, summary};
+use crate::card::{ExhibitSummary, View, lang_param};
 use crate::error::{ApiError, ok};
 use crate::state::{AppState, Catalog};
 use crate::visitors::List;
@@ -54,7 +54,7 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let which = list_param(&name)?;
-    let lang = lang_param(query.lang.as_deref())?;
+    let view = View::new(&state, &req, lang_param(query.lang.as_deref())?);
     let limit = query.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::InvalidParameter { name: "limit", reason: "from 1 to 100".into() });
@@ -67,7 +67,6 @@ pub async fn list(
     let catalog = state.catalog();
     let resolve = legacy_museum(&state, &catalog);
     let (entries, total) = state.visitors.list(which, &visitor.openid, offset, limit, resolver(&resolve)).await?;
-    let media = &state.settings.server.media_base_url;
     let items: Vec<Item> = entries
         .into_iter()
         .map(|e| {
@@ -81,7 +80,7 @@ pub async fn list(
                 false => e.exhibit,
             };
             Item {
-                exhibit: catalog.exhibit(&key).map(|(_, r)| summary(r, lang, media)),
+                exhibit: catalog.exhibit(&key).map(|(b, r)| view.summary(b, r)),
                 exhibit_id: key.id,
                 museum: key.museum,
                 at: e.at,

@@ -8,8 +8,10 @@ pub mod auth;
 pub mod exhibits;
 pub mod health;
 pub mod me;
+pub mod media;
 pub mod museums;
 pub mod ops;
+pub mod page;
 pub mod recognize;
 pub mod session;
 
@@ -116,6 +118,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, uploads: &Uploads) {
         .service(exhibits::get_exhibit)
         .service(museums::list_museums)
         .service(museums::list_exhibits)
+        .service(media::media)
         .service(session::login)
         .service(session::logout)
         .service(me::list)
@@ -123,6 +126,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, uploads: &Uploads) {
         .service(me::remove)
         .service(ops::metrics)
         .service(ops::openapi)
+        .service(page::index)
+        .service(page::asset)
         .configure(|cfg| crate::admin::routes::configure(cfg, uploads.admin))
         // A documented route called with another method: 405 with `Allow`; anything else: 404.
         .default_service(web::to(ops::unrouted));

@@ -1,12 +1,11 @@
 //! Museums and their exhibits: `GET /api/v1/museums`,
 //! `GET /api/v1/museums/{id}/exhibits?q=&page=&page_size=&lang=`.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use recognizer::ExhibitRecord;
-use recognizer::bundle::LangText;
 use serde::{Deserialize, Serialize};
 
-use crate::card::{ExhibitSummary, lang_param, summary};
+use crate::card::{ExhibitSummary, View, lang_param, pick};
 use crate::error::{ApiError, ok};
 use crate::state::AppState;
 
@@ -18,6 +17,11 @@ struct Museum {
     /// The museum's name in the requested language (from its admin profile), if it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<String>,
+    /// The language visitors get when they ask for none (its admin profile's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    default_lang: Option<String>,
+    /// The languages its records have titles in, most used first.
+    languages: Vec<String>,
     exhibits: usize,
     /// Galleries in the requested language, in first-seen order.
     galleries: Vec<String>,
@@ -29,19 +33,32 @@ pub struct LangQuery {
 }
 
 #[get("/api/v1/museums")]
-pub async fn list_museums(state: web::Data<AppState>, query: web::Query<LangQuery>) -> Result<HttpResponse, ApiError> {
-    let lang = lang_param(query.lang.as_deref())?;
+pub async fn list_museums(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<LangQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let view = View::new(&state, &req, lang_param(query.lang.as_deref())?);
     let catalog = state.ready_catalog()?;
     let mut museums: Vec<Museum> = Vec::new();
     for (id, bundle) in catalog.iter() {
-        let name = state.registry.museum(id).ok().flatten().and_then(|p| crate::card::pick(&p.name, lang));
-        let mut museum = Museum { id: id.clone(), name, exhibits: 0, galleries: Vec::new() };
+        let chain = view.chain(id);
+        let profile = state.registry.museum(id).ok().flatten();
+        let name = profile.as_ref().and_then(|p| pick(&p.name, &chain)).map(|(_, n)| n.to_owned());
+        let mut museum = Museum {
+            id: id.clone(),
+            name,
+            default_lang: view.museum_default(id),
+            languages: catalog.languages(id).to_vec(),
+            exhibits: 0,
+            galleries: Vec::new(),
+        };
         for record in bundle.exhibits() {
             museum.exhibits += 1;
-            if let Some(g) = crate::card::pick(&record.gallery, lang)
-                && !museum.galleries.contains(&g)
+            if let Some((_, g)) = pick(&record.gallery, &chain)
+                && !museum.galleries.iter().any(|have| have == g)
             {
-                museum.galleries.push(g);
+                museum.galleries.push(g.to_owned());
             }
         }
         museums.push(museum);
@@ -73,45 +90,32 @@ fn number(name: &'static str, value: Option<&str>, default: usize, max: usize) -
     }
 }
 
-/// What a search looks in: title, maker, period, culture and accession
-/// number, in every language the record has, lowercased, one field a line
-/// (a query word holds no newline, so no match spans two fields). Built
-/// once per exhibit when its bundle is loaded.
-pub fn search_text(record: &ExhibitRecord) -> String {
-    let texts = |t: &LangText| t.values().map(|s| s.to_lowercase()).collect::<Vec<_>>();
-    let mut fields = texts(&record.title);
-    fields.extend(texts(&record.maker));
-    fields.extend(texts(&record.period));
-    fields.extend(texts(&record.culture));
-    fields.push(record.accession_number.to_lowercase());
-    fields.join("\n")
-}
-
-/// Case-insensitive match of every word of `q` (lowercased) in an exhibit's [`search_text`].
-pub fn matches(text: &str, words: &[String]) -> bool {
-    words.iter().all(|w| text.contains(w.as_str()))
-}
-
 #[get("/api/v1/museums/{id}/exhibits")]
 pub async fn list_exhibits(
     state: web::Data<AppState>,
+    req: HttpRequest,
     id: web::Path<String>,
     query: web::Query<ExhibitsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let lang = lang_param(query.lang.as_deref())?;
+    let view = View::new(&state, &req, lang_param(query.lang.as_deref())?);
     let page = number("page", query.page.as_deref(), 1, 100_000)?;
     let page_size = number("page_size", query.page_size.as_deref(), 20, MAX_PAGE_SIZE)?;
     let q = query.q.as_deref().unwrap_or("");
     if q.chars().count() > 100 {
         return Err(ApiError::InvalidParameter { name: "q", reason: "at most 100 characters".into() });
     }
-    let words: Vec<String> = q.split_whitespace().map(str::to_lowercase).collect();
     let catalog = state.ready_catalog()?;
     let bundle = catalog.museum(&id).ok_or_else(|| ApiError::MuseumNotFound(id.to_string()))?;
-    let texts = catalog.search_texts(&id).unwrap_or_default();
-    let found: Vec<&ExhibitRecord> =
-        bundle.exhibits().iter().zip(texts).filter(|(_, t)| matches(t, &words)).map(|(e, _)| e).collect();
-    let media = &state.settings.server.media_base_url;
-    let items = found.iter().skip((page - 1) * page_size).take(page_size).map(|e| summary(e, lang, media)).collect();
-    Ok(ok(Page { items, page, page_size, total: found.len() }))
+    let offset = (page - 1) * page_size;
+    // No words: the collection in catalog order; else ranked, best first.
+    let (found, total): (Vec<&ExhibitRecord>, usize) = match q.trim().is_empty() {
+        true => (bundle.exhibits().iter().skip(offset).take(page_size).collect(), bundle.exhibits().len()),
+        false => {
+            let index = catalog.search(&id).ok_or_else(|| ApiError::MuseumNotFound(id.to_string()))?;
+            let hits = index.search(q, page_size, offset).map_err(|e| ApiError::Internal(e.into()))?;
+            (hits.ids.iter().filter_map(|(id, _)| bundle.exhibit(id)).collect(), hits.total)
+        }
+    };
+    let items = found.into_iter().map(|e| view.summary(bundle, e)).collect();
+    Ok(ok(Page { items, page, page_size, total }))
 }

@@ -10,8 +10,9 @@ use serde::Serialize;
 use std::time::Duration;
 
 use super::auth::{client_ip, optional_visitor};
-use crate::card::{ExhibitCard, card, lang_param, no_match_tips};
+use crate::card::{View, lang_param};
 use crate::error::{ApiError, ok};
+use crate::routes::exhibits::ExhibitDetail;
 use crate::sessions::Session;
 use crate::state::{AppState, Catalog};
 use crate::visitors::List;
@@ -95,6 +96,8 @@ struct Alternative {
     id: String,
     museum: String,
     title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thumbnail: Option<String>,
     score: f32,
 }
 
@@ -103,7 +106,7 @@ struct RecognizeData {
     /// matched | ambiguous | no_match
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    exhibit: Option<ExhibitCard>,
+    exhibit: Option<ExhibitDetail>,
     #[serde(skip_serializing_if = "Option::is_none")]
     confidence: Option<f32>,
     /// Cosine similarity of the photo with the matched exhibit's best image.
@@ -148,7 +151,7 @@ pub async fn recognize(
     if file.is_empty() {
         return Err(ApiError::EmptyFile);
     }
-    let lang = lang_param(upload.lang.as_deref())?;
+    let view = View::new(&state, &req, lang_param(upload.lang.as_deref())?);
     let museum = upload.museum;
     let catalog = state.ready_catalog()?;
     // Scoped to the museum the visitor is in, or across every museum.
@@ -171,12 +174,11 @@ pub async fn recognize(
     let key = sha
         .as_deref()
         .map(|sha| state.cache.key(&recognizer::recognize::scope_label(&bundles), museum.as_deref(), sha));
-    let media = state.settings.server.media_base_url.as_str();
     if let Some(key) = &key {
         if let Some(hit) = state.cache.get(key).await {
             state.metrics.cache.with_label_values(&["hit"]).inc();
             remember(&state, &catalog, visitor.as_ref(), &hit).await;
-            return Ok(ok(render(&catalog, &hit, lang, media, true)));
+            return Ok(ok(render(&catalog, &hit, &view, museum.as_deref(), true)));
         }
         state.metrics.cache.with_label_values(&["miss"]).inc();
     }
@@ -228,7 +230,7 @@ pub async fn recognize(
         state.analytics.record(museum.as_deref(), &recognition, sha.as_deref()),
     )
     .await;
-    Ok(ok(render(&catalog, &recognition, lang, media, false)))
+    Ok(ok(render(&catalog, &recognition, &view, museum.as_deref(), false)))
 }
 
 /// A logged-in visitor's matched exhibit goes into their history. History is
@@ -245,11 +247,13 @@ async fn remember(state: &AppState, catalog: &Catalog, visitor: Option<&Session>
 }
 
 /// Renders with the bundles the recognition ran on, even if others were published since.
-fn render(catalog: &Catalog, r: &Recognition, lang: &str, media: &str, cached: bool) -> RecognizeData {
+fn render(catalog: &Catalog, r: &Recognition, view: &View, museum: Option<&str>, cached: bool) -> RecognizeData {
     // Every exhibit is looked up in the museum it came from.
-    let lookup = |key: &ExhibitKey| catalog.exhibit(key).map(|(_, e)| card(e, lang, media));
+    let lookup = |key: &ExhibitKey| catalog.exhibit(key).map(|(b, e)| view.summary(b, e));
     let (exhibit, confidence, reason) = match &r.decision {
-        Decision::Matched { exhibit, confidence } => (lookup(exhibit), Some(*confidence), None),
+        Decision::Matched { exhibit, confidence } => {
+            (catalog.exhibit(exhibit).map(|(b, e)| ExhibitDetail::new(view, b, e)), Some(*confidence), None)
+        }
         Decision::Ambiguous { .. } => (None, None, Some("several_exhibits_fit")),
         Decision::NoMatch { reason } => (
             None,
@@ -278,10 +282,11 @@ fn render(catalog: &Catalog, r: &Recognition, lang: &str, media: &str, cached: b
         .filter(|k| shown != Some(*k))
         .take(fits.len().max(3))
         .filter_map(|key| {
-            lookup(key).map(|card| Alternative {
+            lookup(key).map(|summary| Alternative {
                 id: key.id.clone(),
                 museum: key.museum.clone(),
-                title: card.title,
+                title: summary.title,
+                thumbnail: summary.thumbnail,
                 score: score_of(key),
             })
         })
@@ -294,7 +299,7 @@ fn render(catalog: &Catalog, r: &Recognition, lang: &str, media: &str, cached: b
         inliers: best.map(|c| c.inliers),
         alternatives,
         reason,
-        tips: if matches!(r.decision, Decision::Matched { .. }) { Vec::new() } else { no_match_tips(lang) },
+        tips: if matches!(r.decision, Decision::Matched { .. }) { Vec::new() } else { view.tips(museum) },
         bundle_version: r.bundle_version.clone(),
         cached,
         timings_ms: r.timings.clone(),

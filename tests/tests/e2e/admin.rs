@@ -174,6 +174,12 @@ async fn a_museum_onboards_builds_publishes_under_load_adds_and_rolls_back() {
     for n in &names {
         files.push((Box::leak(format!("{n}.jpg").into_boxed_str()), jpeg(n)));
     }
+    // Audio guides travel in the zip with the images.
+    for r in &museum_fixtures::records()[..6] {
+        for (lang, name) in &r.audio {
+            files.push((Box::leak(name.clone().into_boxed_str()), museum_fixtures::audio_guide(&r.id, lang)));
+        }
+    }
     let mut tiny = std::io::Cursor::new(Vec::new());
     image::RgbImage::new(10, 10).write_to(&mut tiny, image::ImageFormat::Png).unwrap();
     files.push(("tiny.png", tiny.into_inner()));
@@ -261,6 +267,13 @@ async fn a_museum_onboards_builds_publishes_under_load_adds_and_rolls_back() {
     assert_ne!(scoped_other["exhibit"]["id"], "pd-015", "{scoped_other}");
     let alternatives = scoped_other["alternatives"].as_array().unwrap();
     assert!(alternatives.iter().all(|a| a["museum"] == "m-a"), "{scoped_other}");
+    // The imported audio guide is served with the card.
+    let (_, card) =
+        call_json(Method::GET, &format!("{base}/api/v1/exhibits/pd-006?museum=m-a&lang=ja"), None, None).await;
+    let audio = card["data"]["audio_url"].as_str().unwrap_or_else(|| panic!("{card}")).to_owned();
+    let response = reqwest::get(&audio).await.unwrap();
+    assert_eq!((response.status().as_u16(), response.headers()["content-type"].to_str().unwrap()), (200, "audio/wav"));
+    assert_eq!(response.bytes().await.unwrap(), museum_fixtures::audio_guide("pd-006", "ja"));
 
     // One exhibit added: recognised within seconds, without a full rebuild.
     let record = json!({ "accession_number": "A-12", "title": { "en": "Added later" } });
@@ -278,6 +291,14 @@ async fn a_museum_onboards_builds_publishes_under_load_adds_and_rolls_back() {
     let seconds = added_at.elapsed().as_secs_f64();
     assert_eq!(added["exhibit"]["id"], "pd-012", "{added}");
     assert_eq!(added["exhibit"]["title"], "Added later");
+    // The others keep their media (same URLs, still served).
+    let (_, again) =
+        call_json(Method::GET, &format!("{base}/api/v1/exhibits/pd-006?museum=m-a&lang=ja"), None, None).await;
+    assert_eq!(
+        (again["data"]["audio_url"].as_str(), &again["data"]["images"]),
+        (Some(audio.as_str()), &card["data"]["images"])
+    );
+    assert_eq!(reqwest::get(&audio).await.unwrap().status(), 200);
     println!("exhibit added -> recognised in {seconds:.1} s");
     assert!(seconds < 30.0, "{seconds}");
     // A bad single record is refused at once, with its reasons.
