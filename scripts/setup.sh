@@ -22,7 +22,7 @@ APT_PACKAGES=(cmake g++ make libopenblas-dev redis-server wrk curl pkg-config un
   # The visitor page's end-to-end tests (tests/tests/e2e/web.rs) drive a real Chromium through chromedriver;
   # a small CJK font so their screenshots show Chinese and Japanese text rather than empty boxes.
   chromium chromium-driver fonts-wqy-microhei)
-# Node.js for the tests that run the page's scripts: Debian's, only when no `node` is on PATH
+# Node.js for the sample mini-program's tests (clients/miniprogram, run by tests/tests/e2e/miniprogram.rs): Debian's, only when no `node` is on PATH
 # (a machine may already have another build of it, e.g. NodeSource's).
 NODE_PACKAGES=(nodejs npm)
 FAISS_SYS_VERSION=0.7.0
