@@ -187,6 +187,11 @@ pub fn write_media(
         });
     }
     for (i, (media, files)) in results {
+        // Nothing to carry from a version before media: left out, so its
+        // cards keep the record's image names as that version served them.
+        if media.images.is_empty() && media.audio.is_empty() {
+            continue;
+        }
         index.exhibits.insert(records[i].id.clone(), media);
         index.files.extend(files);
     }
@@ -204,13 +209,39 @@ fn carry(media_dir: &Path, from_dir: &Path, from: &MediaIndex, media: &ExhibitMe
         let (path, file) = from
             .path(from_dir, name)
             .ok_or_else(|| io(format!("carrying {name}"))(std::io::ErrorKind::NotFound.into()))?;
-        let to = media_dir.join(name);
-        if !to.exists() && std::fs::hard_link(&path, &to).is_err() {
-            std::fs::copy(&path, &to).map_err(io(format!("copying {name}")))?;
-        }
+        place(&path, media_dir, name)?;
         files.push((name.clone(), file.clone()));
     }
     Ok((media.clone(), files))
+}
+
+/// Puts a copy of `from` at `dir/name`: a hard link, or across file systems
+/// a copy written under a temporary name and renamed. A file already there
+/// is the same content (names are content hashes) and is left alone; never
+/// copy onto an existing name, which may be a hard link of `from` itself
+/// (the published version's file) and would be truncated.
+fn place(from: &Path, dir: &Path, name: &str) -> Result<(), MediaError> {
+    let to = dir.join(name);
+    match std::fs::hard_link(from, &to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(_) => {
+            let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(format!("copying {name}")))?;
+            std::io::copy(&mut std::fs::File::open(from).map_err(io(format!("reading {name}")))?, &mut tmp)
+                .map_err(io(format!("copying {name}")))?;
+            tmp.as_file().sync_all().map_err(io(format!("syncing {name}")))?;
+            tmp.persist_noclobber(&to).map_or_else(
+                |e| {
+                    if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                        Ok(())
+                    } else {
+                        Err(io(format!("copying {name}"))(e.error))
+                    }
+                },
+                |_| Ok(()),
+            )
+        }
+    }
 }
 
 fn render_record(media_dir: &Path, images_dir: &Path, record: &ExhibitRecord) -> Result<Rendered, MediaError> {
@@ -251,6 +282,7 @@ fn store(media_dir: &Path, bytes: &[u8], ext: &str, content_type: &str) -> Resul
     if !path.exists() {
         let mut tmp = tempfile::NamedTempFile::new_in(media_dir).map_err(io("creating a media file"))?;
         tmp.write_all(bytes).map_err(io(format!("writing {name}")))?;
+        tmp.as_file().sync_all().map_err(io(format!("syncing {name}")))?;
         tmp.persist(&path).map_err(|e| io(format!("writing {name}"))(e.error))?;
     }
     Ok((name, MediaFile { content_type: content_type.to_owned(), bytes: bytes.len() as u64, sha256 }))
@@ -306,7 +338,9 @@ pub fn export(version_dir: &Path, media: &MediaIndex, museum: &str, out: &Path) 
             skipped += 1;
             continue;
         }
-        std::fs::copy(&from, &to).map_err(io(format!("copying {name}")))?;
+        // Under a temporary name first: a CDN origin never serves half a file.
+        let _ = std::fs::remove_file(&to);
+        place(&from, &dest, name)?;
         copied += 1;
     }
     Ok((copied, skipped))
@@ -396,6 +430,21 @@ mod tests {
         for name in next.files.keys() {
             assert!(v2.path().join(MEDIA_DIR).join(name).is_file(), "{name}");
         }
+        // Carried twice over (threads racing on shared names): the published files stay whole.
+        let v3 = tempfile::tempdir().unwrap();
+        let none = HashSet::new();
+        let keep = MediaSources { images_dir: src2.path(), carry: Some((v2.path(), &next)), fresh: Some(&none) };
+        assert_eq!(write_media(v3.path(), &records, &keep, &|_, _| {}).unwrap(), next);
+        for (name, f) in &next.files {
+            assert_eq!(std::fs::metadata(v2.path().join(MEDIA_DIR).join(name)).unwrap().len(), f.bytes);
+        }
+        // From a version written before media: nothing to carry, so no entry
+        // (its cards keep the record's image names).
+        let before = MediaIndex::default();
+        let old = MediaSources { images_dir: src2.path(), carry: Some((v1.path(), &before)), fresh: Some(&fresh) };
+        let v4 = tempfile::tempdir().unwrap();
+        let mixed = write_media(v4.path(), &records, &old, &|_, _| {}).unwrap();
+        assert!(!mixed.exhibits.contains_key("a") && mixed.exhibits.contains_key("b"));
         let out = tempfile::tempdir().unwrap();
         assert_eq!(export(v2.path(), &next, "m", out.path()).unwrap(), (next.files.len(), 0));
         assert_eq!(export(v2.path(), &next, "m", out.path()).unwrap(), (0, next.files.len()));

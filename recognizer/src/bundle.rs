@@ -480,7 +480,24 @@ impl Bundle {
 /// The media table of version `dir` (empty for versions without media).
 pub fn load_media(dir: &Path) -> Result<MediaIndex> {
     let path = dir.join(MEDIA);
-    if path.is_file() { read_json(&path) } else { Ok(MediaIndex::default()) }
+    if !path.is_file() {
+        return Ok(MediaIndex::default());
+    }
+    let media: MediaIndex = read_json(&path)?;
+    // A second guard behind the checksums: every name is `<hash>.<ext>`,
+    // so none can reach outside `media/`.
+    let plain = |n: &str| {
+        n.split_once('.').is_some_and(|(h, e)| {
+            h.len() == 32
+                && h.bytes().all(|b| b.is_ascii_hexdigit())
+                && (1..=5).contains(&e.len())
+                && e.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
+    };
+    if let Some(bad) = media.files.keys().find(|n| !plain(n)) {
+        return Err(Error::bundle(dir, format!("media name `{bad}` is not <hash>.<ext>")));
+    }
+    Ok(media)
 }
 
 fn short(sha: &str) -> &str {
