@@ -346,13 +346,6 @@ pub fn export(version_dir: &Path, media: &MediaIndex, museum: &str, out: &Path) 
     Ok((copied, skipped))
 }
 
-/// Media a table lists, grouped for a report: (renditions, audio files, bytes).
-pub fn totals(media: &MediaIndex) -> (usize, usize, u64) {
-    let audio: usize = media.exhibits.values().map(|m| m.audio.len()).sum();
-    let renditions = media.files.len().saturating_sub(audio);
-    (renditions, audio, media.files.values().map(|f| f.bytes).sum())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

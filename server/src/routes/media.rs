@@ -28,11 +28,7 @@ pub async fn media(
     let bundle = catalog.museum(&museum).ok_or_else(not_found)?;
     let (path, entry) = bundle.media.path(&bundle.dir, &file).ok_or_else(not_found)?;
     let etag = format!("\"{}\"", entry.sha256);
-    let fresh = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim().trim_start_matches("W/") == etag || t.trim() == "*"));
+    let fresh = super::not_modified(&req, &etag);
     let mut response = if fresh {
         HttpResponse::NotModified().finish()
     } else {

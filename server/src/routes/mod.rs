@@ -68,6 +68,15 @@ where
     T::deserialize(deserializer).map(Some)
 }
 
+/// Whether the client's `If-None-Match` names `etag` (a quoted strong tag):
+/// the weak comparison RFC 9110 prescribes for it, so `W/"x"` matches too.
+pub fn not_modified(req: &actix_web::HttpRequest, etag: &str) -> bool {
+    req.headers()
+        .get(actix_web::http::header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == etag))
+}
+
 /// Where and how large uploads may be (from the settings).
 #[derive(Debug, Clone)]
 pub struct Uploads {

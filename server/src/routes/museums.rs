@@ -111,8 +111,13 @@ pub async fn list_exhibits(
     let (found, total): (Vec<&ExhibitRecord>, usize) = match q.trim().is_empty() {
         true => (bundle.exhibits().iter().skip(offset).take(page_size).collect(), bundle.exhibits().len()),
         false => {
-            let index = catalog.search(&id).ok_or_else(|| ApiError::MuseumNotFound(id.to_string()))?;
-            let hits = index.search(q, page_size, offset).map_err(|e| ApiError::Internal(e.into()))?;
+            // Off the async workers: a long pasted query costs milliseconds.
+            let (c, museum, words) = (catalog.clone(), id.to_string(), q.to_owned());
+            let hits = web::block(move || c.search(&museum).map(|index| index.search(&words, page_size, offset)))
+                .await
+                .map_err(|e| ApiError::Internal(e.into()))?
+                .ok_or_else(|| ApiError::MuseumNotFound(id.to_string()))?
+                .map_err(|e| ApiError::Internal(e.into()))?;
             (hits.ids.iter().filter_map(|(id, _)| bundle.exhibit(id)).collect(), hits.total)
         }
     };

@@ -46,11 +46,7 @@ async fn serve(state: &AppState, req: &HttpRequest, name: &str) -> HttpResponse 
         None => embedded.to_vec(),
     };
     let etag = format!("\"{}\"", &recognizer::sha256_bytes(&body)[..16]);
-    let fresh = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let fresh = super::not_modified(req, &etag);
     let mut response = if fresh { HttpResponse::NotModified() } else { HttpResponse::Ok() };
     response
         .insert_header((header::ETAG, etag))
