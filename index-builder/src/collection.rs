@@ -81,6 +81,19 @@ impl Collection {
 /// Reads and validates one museum's collection. Records without a museum get
 /// `museum`; records naming another museum are rejected.
 pub fn load_collection(records: &Path, images_dir: &Path, museum: &str) -> Result<Collection, CollectionError> {
+    load(records, images_dir, museum, false)
+}
+
+/// Records of a change to served exhibits that keeps what it does not
+/// replace (`upsert --keep-media`): a record may name no images (its
+/// published ones stay), and audio names absent from `images_dir` may be
+/// the published guides'; [`crate::apply_changes`] checks both against the
+/// published version, under the museum's lock.
+pub fn load_change(records: &Path, images_dir: &Path, museum: &str) -> Result<Collection, CollectionError> {
+    load(records, images_dir, museum, true)
+}
+
+fn load(records: &Path, images_dir: &Path, museum: &str, keep_media: bool) -> Result<Collection, CollectionError> {
     let default_museum = museum;
     let raw = parse_records(records, default_museum)?;
     let fetch_errors: HashMap<String, String> = std::fs::read(images_dir.join(FETCH_ERRORS))
@@ -117,7 +130,7 @@ pub fn load_collection(records: &Path, images_dir: &Path, museum: &str) -> Resul
         if record.title.values().all(|t| t.trim().is_empty()) {
             reasons.push("missing title".to_owned());
         }
-        if record.images.is_empty() {
+        if record.images.is_empty() && !keep_media {
             reasons.push("no images".to_owned());
         }
         for name in &record.images {
@@ -126,6 +139,10 @@ pub fn load_collection(records: &Path, images_dir: &Path, museum: &str) -> Resul
             }
         }
         for (lang, name) in &record.audio {
+            let published = keep_media && crate::media::relative_inside(name).is_ok_and(|p| !images_dir.join(p).exists());
+            if published {
+                continue;
+            }
             if let Err(reason) = crate::media::check_audio(images_dir, lang, name) {
                 reasons.push(format!("audio {name}: {reason}"));
             }

@@ -18,7 +18,7 @@ pub mod update;
 
 pub use build::{BuildOptions, BuildReport, Progress, build_bundle};
 pub use collection::{Collection, RecordIssue, ValidationReport, load_collection};
-pub use update::{ChangeReport, apply_changes};
+pub use update::{ChangeOptions, ChangeReport, apply_changes};
 pub mod fetch;
 pub mod iiif;
 pub mod import;

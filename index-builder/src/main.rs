@@ -166,6 +166,12 @@ enum Command {
         target: TargetArgs,
         #[arg(long)]
         no_publish: bool,
+        /// Published exhibits keep what a record does not replace: their
+        /// images when it names none, their audio guides in the languages
+        /// it does not name (an audio name that is not a file here must be
+        /// the published guide's).
+        #[arg(long)]
+        keep_media: bool,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -252,7 +258,7 @@ struct SourceArgs {
 }
 
 impl SourceArgs {
-    fn load(&self, museum: &str) -> anyhow::Result<index_builder::Collection> {
+    fn load(&self, museum: &str, keep_media: bool) -> anyhow::Result<index_builder::Collection> {
         let (records, images) = match (&self.staged, &self.records, &self.images) {
             (Some(dir), _, _) => (
                 index_builder::import::staged_records(dir)
@@ -262,7 +268,10 @@ impl SourceArgs {
             (None, Some(r), Some(i)) => (r.clone(), i.clone()),
             _ => bail!("give --staged DIR, or --records FILE and --images DIR"),
         };
-        Ok(load_collection(&records, &images, museum)?)
+        Ok(match keep_media {
+            true => index_builder::collection::load_change(&records, &images, museum)?,
+            false => load_collection(&records, &images, museum)?,
+        })
     }
 }
 
@@ -457,7 +466,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Build { source, target, max_error_ratio, no_publish, model } => {
             let output = Output::new(json);
-            let collection = source.load(&target.museum)?;
+            let collection = source.load(&target.museum, false)?;
             let validation = collection.report();
             output.event(Event::Validated(validation.clone()), || print_report(&validation));
             let recognizer = model.recognizer()?;
@@ -493,9 +502,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             });
         }
-        Command::Upsert { source, target, no_publish, model } => {
+        Command::Upsert { source, target, no_publish, keep_media, model } => {
             let output = Output::new(json);
-            let collection = source.load(&target.museum)?;
+            let collection = source.load(&target.museum, keep_media)?;
             let recognizer = model.recognizer()?;
             let progress = output.progress();
             let report = index_builder::apply_changes(
@@ -503,7 +512,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &target.bundles,
                 &collection,
                 &[],
-                !no_publish,
+                index_builder::ChangeOptions { publish: !no_publish, keep_media },
                 &progress,
                 lock_wait,
             )?;
@@ -519,7 +528,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &target.bundles,
                 &empty,
                 &exhibit,
-                !no_publish,
+                index_builder::ChangeOptions { publish: !no_publish, keep_media: false },
                 &progress,
                 lock_wait,
             )?;

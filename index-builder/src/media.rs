@@ -55,6 +55,11 @@ pub struct MediaSources<'a> {
     pub carry: Option<(&'a Path, &'a MediaIndex)>,
     /// Exhibits rendered from `images_dir`; `None`: all of them.
     pub fresh: Option<&'a HashSet<String>>,
+    /// Of the fresh exhibits, those whose image renditions are `carry`'s
+    /// (a change that kept the published images).
+    pub kept_images: Option<&'a HashSet<String>>,
+    /// Of the fresh exhibits, the languages whose audio guide is `carry`'s.
+    pub kept_audio: Option<&'a std::collections::HashMap<String, HashSet<String>>>,
 }
 
 impl MediaSources<'_> {
@@ -149,7 +154,7 @@ pub fn write_media(
                         break;
                     }
                     let outcome = match sources.carry {
-                        _ if sources.is_fresh(&record.id) => render_record(&media_dir, sources.images_dir, record),
+                        _ if sources.is_fresh(&record.id) => render_record(&media_dir, sources, record),
                         Some((dir, from)) => match from.exhibits.get(&record.id) {
                             Some(media) => carry(&media_dir, dir, from, media),
                             // A version from before media: nothing to carry.
@@ -244,26 +249,58 @@ fn place(from: &Path, dir: &Path, name: &str) -> Result<(), MediaError> {
     }
 }
 
-fn render_record(media_dir: &Path, images_dir: &Path, record: &ExhibitRecord) -> Result<Rendered, MediaError> {
+/// A fresh exhibit's media: its images rendered and its audio copied from
+/// `images_dir`, except what the change keeps of the published version
+/// (`kept_images`, `kept_audio`), which is carried over from it.
+fn render_record(media_dir: &Path, sources: &MediaSources, record: &ExhibitRecord) -> Result<Rendered, MediaError> {
+    let images_dir = sources.images_dir;
+    let published = sources.carry.and_then(|(dir, from)| Some((dir, from, from.exhibits.get(&record.id)?)));
     let mut media = ExhibitMedia::default();
     let mut files = Vec::new();
-    for name in &record.images {
-        let err = |reason: String| MediaError::Image { exhibit: record.id.clone(), image: name.clone(), reason };
-        let image = open_upright(&image_path(images_dir, name)).map_err(err)?;
-        let display = fit(&image, DISPLAY_SIDE).map_err(err)?;
-        let thumbnail = fit(&display, THUMBNAIL_SIDE).map_err(err)?;
-        let (width, height) = display.dimensions();
-        let mut names = [String::new(), String::new()];
-        for (slot, img) in names.iter_mut().zip([&display, &thumbnail]) {
-            let jpeg = encode_jpeg(img, JPEG_QUALITY).map_err(err)?;
-            let (file_name, file) = store(media_dir, &jpeg, "jpg", "image/jpeg")?;
-            *slot = file_name.clone();
-            files.push((file_name, file));
+    let carry_file = |name: &String, files: &mut Vec<(String, MediaFile)>| -> Result<(), MediaError> {
+        let (dir, from, _) = published.ok_or_else(|| io(format!("carrying {name}"))(std::io::ErrorKind::NotFound.into()))?;
+        let (path, file) =
+            from.path(dir, name).ok_or_else(|| io(format!("carrying {name}"))(std::io::ErrorKind::NotFound.into()))?;
+        place(&path, media_dir, name)?;
+        files.push((name.clone(), file.clone()));
+        Ok(())
+    };
+    let keeps_images = sources.kept_images.is_some_and(|k| k.contains(&record.id));
+    match published {
+        Some((_, _, before)) if keeps_images => {
+            for rendition in &before.images {
+                carry_file(&rendition.display, &mut files)?;
+                carry_file(&rendition.thumbnail, &mut files)?;
+            }
+            media.images = before.images.clone();
         }
-        let [display, thumbnail] = names;
-        media.images.push(Rendition { source: name.clone(), display, thumbnail, width, height });
+        _ => {
+            for name in &record.images {
+                let err = |reason: String| MediaError::Image { exhibit: record.id.clone(), image: name.clone(), reason };
+                let image = open_upright(&image_path(images_dir, name)).map_err(err)?;
+                let display = fit(&image, DISPLAY_SIDE).map_err(err)?;
+                let thumbnail = fit(&display, THUMBNAIL_SIDE).map_err(err)?;
+                let (width, height) = display.dimensions();
+                let mut names = [String::new(), String::new()];
+                for (slot, img) in names.iter_mut().zip([&display, &thumbnail]) {
+                    let jpeg = encode_jpeg(img, JPEG_QUALITY).map_err(err)?;
+                    let (file_name, file) = store(media_dir, &jpeg, "jpg", "image/jpeg")?;
+                    *slot = file_name.clone();
+                    files.push((file_name, file));
+                }
+                let [display, thumbnail] = names;
+                media.images.push(Rendition { source: name.clone(), display, thumbnail, width, height });
+            }
+        }
     }
+    let kept_audio = sources.kept_audio.and_then(|k| k.get(&record.id));
     for (lang, name) in &record.audio {
+        let before = published.and_then(|(_, _, m)| m.audio.get(lang));
+        if let (Some(before), true) = (before, kept_audio.is_some_and(|k| k.contains(lang))) {
+            carry_file(before, &mut files)?;
+            media.audio.insert(lang.clone(), before.clone());
+            continue;
+        }
         let bytes = std::fs::read(images_dir.join(name)).map_err(io(format!("reading audio {name}")))?;
         let content_type = audio_type(name).unwrap_or("application/octet-stream");
         let ext = Path::new(name).extension().and_then(|e| e.to_str()).unwrap_or("bin").to_ascii_lowercase();
@@ -394,7 +431,7 @@ mod tests {
         let records =
             vec![record("a", &["big.png", "small.png"], &[("en", "a.wav")]), record("b", &["small.png"], &[])];
         let v1 = tempfile::tempdir().unwrap();
-        let all = MediaSources { images_dir: src.path(), carry: None, fresh: None };
+        let all = MediaSources { images_dir: src.path(), carry: None, fresh: None, kept_images: None, kept_audio: None };
         let table = write_media(v1.path(), &records, &all, &|_, _| {}).unwrap();
         let a = &table.exhibits["a"];
         assert_eq!((a.images[0].width, a.images[0].height), (DISPLAY_SIDE, 512));
@@ -416,7 +453,7 @@ mod tests {
         image::RgbImage::from_pixel(400, 400, image::Rgb([1, 2, 3])).save(src2.path().join("small.png")).unwrap();
         let v2 = tempfile::tempdir().unwrap();
         let fresh = HashSet::from(["b".to_owned()]);
-        let change = MediaSources { images_dir: src2.path(), carry: Some((v1.path(), &table)), fresh: Some(&fresh) };
+        let change = MediaSources { images_dir: src2.path(), carry: Some((v1.path(), &table)), fresh: Some(&fresh), kept_images: None, kept_audio: None };
         let next = write_media(v2.path(), &records, &change, &|_, _| {}).unwrap();
         assert_eq!(next.exhibits["a"], table.exhibits["a"]);
         assert_ne!(next.exhibits["b"], table.exhibits["b"]);
@@ -426,7 +463,7 @@ mod tests {
         // Carried twice over (threads racing on shared names): the published files stay whole.
         let v3 = tempfile::tempdir().unwrap();
         let none = HashSet::new();
-        let keep = MediaSources { images_dir: src2.path(), carry: Some((v2.path(), &next)), fresh: Some(&none) };
+        let keep = MediaSources { images_dir: src2.path(), carry: Some((v2.path(), &next)), fresh: Some(&none), kept_images: None, kept_audio: None };
         assert_eq!(write_media(v3.path(), &records, &keep, &|_, _| {}).unwrap(), next);
         for (name, f) in &next.files {
             assert_eq!(std::fs::metadata(v2.path().join(MEDIA_DIR).join(name)).unwrap().len(), f.bytes);
@@ -434,7 +471,7 @@ mod tests {
         // From a version written before media: nothing to carry, so no entry
         // (its cards keep the record's image names).
         let before = MediaIndex::default();
-        let old = MediaSources { images_dir: src2.path(), carry: Some((v1.path(), &before)), fresh: Some(&fresh) };
+        let old = MediaSources { images_dir: src2.path(), carry: Some((v1.path(), &before)), fresh: Some(&fresh), kept_images: None, kept_audio: None };
         let v4 = tempfile::tempdir().unwrap();
         let mixed = write_media(v4.path(), &records, &old, &|_, _| {}).unwrap();
         assert!(!mixed.exhibits.contains_key("a") && mixed.exhibits.contains_key("b"));
@@ -448,7 +485,7 @@ mod tests {
         let src = tempfile::tempdir().unwrap();
         std::fs::write(src.path().join("bad.jpg"), b"not a jpeg").unwrap();
         let v = tempfile::tempdir().unwrap();
-        let sources = MediaSources { images_dir: src.path(), carry: None, fresh: None };
+        let sources = MediaSources { images_dir: src.path(), carry: None, fresh: None, kept_images: None, kept_audio: None };
         let err = write_media(v.path(), &[record("x", &["bad.jpg"], &[])], &sources, &|_, _| {}).unwrap_err();
         assert!(matches!(err, MediaError::Image { ref exhibit, .. } if exhibit == "x"), "{err}");
     }

@@ -19,6 +19,18 @@ use crate::store::{self, MuseumLock};
 
 pub use builder_protocol::ChangeReport;
 
+/// How a change is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeOptions {
+    /// Publish the new version.
+    pub publish: bool,
+    /// A published exhibit keeps what its record does not replace: its
+    /// images (vectors, keypoints, renditions) when the record names none,
+    /// its audio guides in the languages the record does not name (records
+    /// read by [`crate::collection::load_change`]).
+    pub keep_media: bool,
+}
+
 /// Applies `upserts` (validated records with their images) and `deletes`
 /// (exhibit ids) to the museum's published bundle under `root/<museum>/`.
 pub fn apply_changes(
@@ -26,10 +38,11 @@ pub fn apply_changes(
     root: &Path,
     upserts: &Collection,
     deletes: &[String],
-    publish: bool,
+    options: ChangeOptions,
     progress: &Progress,
     lock_wait: Option<std::time::Duration>,
 ) -> Result<ChangeReport, BuildError> {
+    let publish = options.publish;
     let started = Instant::now();
     let museum = upserts.museum.as_str();
     if !upserts.rejected.is_empty() {
@@ -50,8 +63,25 @@ pub fn apply_changes(
             return Err(BuildError::UnknownExhibit(id.clone()));
         }
     }
+    // What each upserted exhibit keeps of the published one, decided here,
+    // under the lock, against the version the change starts from.
+    let mut kept = match options.keep_media {
+        true => keep_published(&current, upserts)?,
+        false => Kept::default(),
+    };
+    let completed;
+    let upserts = match kept.records.take() {
+        Some(records) => {
+            completed = Collection { records, ..upserts.clone() };
+            &completed
+        }
+        None => upserts,
+    };
+    // Exhibits whose images are embedded anew (the others' are carried over).
+    let reimaged: Vec<recognizer::ExhibitRecord> =
+        upserts.records.iter().filter(|r| !kept.images.contains(&r.id)).cloned().collect();
     let replaced: HashSet<&str> =
-        upserts.records.iter().map(|r| r.id.as_str()).chain(deletes.iter().map(String::as_str)).collect();
+        reimaged.iter().map(|r| r.id.as_str()).chain(deletes.iter().map(String::as_str)).collect();
 
     // Carry over everything the change does not touch.
     let dim = embedder.dim();
@@ -71,7 +101,8 @@ pub fn apply_changes(
     }
 
     // Embed the new images with the published projection.
-    let new = embed_images(recognizer, upserts, current.local.is_some(), 8, progress)?;
+    let to_embed = Collection { records: reimaged, ..upserts.clone() };
+    let new = embed_images(recognizer, &to_embed, current.local.is_some(), 8, progress)?;
     vectors.extend(current.manifest.projection.apply_all(&new.raw));
     entries.extend(new.entries);
     local.extend(new.local);
@@ -106,6 +137,8 @@ pub fn apply_changes(
         images_dir: &upserts.images_dir,
         carry: Some((&current.dir, &current.media)),
         fresh: Some(&fresh),
+        kept_images: Some(&kept.images),
+        kept_audio: Some(&kept.audio),
     };
     let manifest = store::write(&lock, &unsaved, current.manifest.calibration.clone(), &media, progress)?;
     if publish {
@@ -124,4 +157,70 @@ pub fn apply_changes(
         vectors: count,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// What a change with `keep_media` keeps of the published exhibits.
+#[derive(Debug, Default)]
+struct Kept {
+    /// The upserted records completed with what they keep (`None`: as given).
+    records: Option<Vec<recognizer::ExhibitRecord>>,
+    /// Exhibits whose published images stay.
+    images: HashSet<String>,
+    /// Exhibit -> languages whose published audio guide stays.
+    audio: std::collections::HashMap<String, HashSet<String>>,
+}
+
+/// Completes each upserted record from the published exhibit: no images
+/// named -> the published ones; a published audio guide in a language the
+/// record does not name stays; an audio name that is no file of the change
+/// must be that language's published guide. A record with no images for an
+/// exhibit that is not published is refused (nothing to keep).
+fn keep_published(current: &Bundle, upserts: &Collection) -> Result<Kept, BuildError> {
+    let mut kept = Kept::default();
+    let mut records = Vec::with_capacity(upserts.records.len());
+    let mut issues = Vec::new();
+    for (n, record) in upserts.records.iter().enumerate() {
+        let position = upserts.positions.get(n).copied().unwrap_or(n + 1);
+        let Some(published) = current.exhibit(&record.id) else {
+            if record.images.is_empty() {
+                return Err(BuildError::UnknownExhibit(record.id.clone()));
+            }
+            records.push(record.clone());
+            continue;
+        };
+        let mut record = record.clone();
+        if record.images.is_empty() {
+            record.images = published.images.clone();
+            kept.images.insert(record.id.clone());
+        }
+        let mut langs = HashSet::new();
+        let mut reasons = Vec::new();
+        for (lang, name) in &record.audio {
+            let sent = crate::media::relative_inside(name).is_ok_and(|p| upserts.images_dir.join(p).is_file());
+            if sent {
+                continue;
+            }
+            if published.audio.get(lang) == Some(name) {
+                langs.insert(lang.clone());
+            } else {
+                reasons.push(format!("audio {name} ({lang}): not sent with the change, and not its published guide"));
+            }
+        }
+        for (lang, name) in &published.audio {
+            if !record.audio.contains_key(lang) {
+                record.audio.insert(lang.clone(), name.clone());
+                langs.insert(lang.clone());
+            }
+        }
+        if !reasons.is_empty() {
+            issues.push(builder_protocol::RecordIssue { position, id: Some(record.id.clone()), reasons });
+        }
+        kept.audio.insert(record.id.clone(), langs);
+        records.push(record);
+    }
+    if !issues.is_empty() {
+        return Err(BuildError::TooManyRejected { rejected: issues.len(), total: upserts.total, max: 0.0, issues });
+    }
+    kept.records = Some(records);
+    Ok(kept)
 }

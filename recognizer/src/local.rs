@@ -334,6 +334,15 @@ impl LocalIndex {
         self.offsets.len().saturating_sub(1)
     }
 
+    /// Keypoints of catalog image `i` (0 past the last image): what the
+    /// museum console reports as an image too plain to verify.
+    pub fn keypoints_of(&self, i: usize) -> usize {
+        match (self.offsets.get(i), self.offsets.get(i + 1)) {
+            (Some(a), Some(b)) => b - a,
+            _ => 0,
+        }
+    }
+
     /// Catalog image `i`'s features, as extracted (for deriving a new bundle
     /// without extracting them again).
     /// Panics if `i >= self.images()`.

@@ -47,6 +47,11 @@ pub struct Candidate {
     /// RANSAC inliers of the best verified image of the exhibit (0: not verified).
     #[serde(default)]
     pub inliers: u32,
+    /// Which window of the photo (an index into the first look's crops,
+    /// then the closer look's) reached `score`; `None` when the exhibit was
+    /// found by the keypoint vote alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -314,7 +319,11 @@ impl Recognizer {
         let queries: Vec<f32> = photo.raw.iter().flat_map(|raw| bundle.project(raw)).collect();
         // Several views per exhibit eat into k: ask for more.
         let k = (self.settings.shortlist * 8).max(32);
-        let hits: Vec<crate::index::Hit> = bundle.index.search(&queries, k)?.into_iter().flatten().collect();
+        // Each hit keeps the window of the photo it came from.
+        let hits: Vec<(u32, crate::index::Hit)> = (0u32..)
+            .zip(bundle.index.search(&queries, k)?)
+            .flat_map(|(crop, hits)| hits.into_iter().map(move |h| (crop, h)))
+            .collect();
         let museum = bundle.museum();
         let grouped = group_by_exhibit(&hits, &bundle.vectors, museum);
         // The best view of each of the embedding's first exhibits is verified too.
@@ -401,6 +410,7 @@ fn absorb(
                 score: 0.0,
                 image: entry.image.clone(),
                 inliers: v.inliers,
+                crop: None,
             }),
         }
     }
@@ -543,19 +553,25 @@ fn lead_exhibit<'c>(candidates: &'c [Candidate], cal: &Calibration) -> Option<&'
 
 /// Keeps each exhibit's best hit, best exhibits first, each with the vector
 /// id of that hit (its best view).
-fn group_by_exhibit(hits: &[crate::index::Hit], vectors: &[VectorEntry], museum: &str) -> Vec<(Candidate, u64)> {
-    let mut best: std::collections::HashMap<&str, (f32, &str, u64)> = std::collections::HashMap::new();
-    for hit in hits {
+fn group_by_exhibit(hits: &[(u32, crate::index::Hit)], vectors: &[VectorEntry], museum: &str) -> Vec<(Candidate, u64)> {
+    let mut best: std::collections::HashMap<&str, (f32, &str, u64, u32)> = std::collections::HashMap::new();
+    for (crop, hit) in hits {
         let Some(entry) = vectors.get(hit.id as usize) else { continue };
-        let slot = best.entry(entry.exhibit.as_str()).or_insert((f32::NEG_INFINITY, "", hit.id));
+        let slot = best.entry(entry.exhibit.as_str()).or_insert((f32::NEG_INFINITY, "", hit.id, *crop));
         if hit.score > slot.0 {
-            *slot = (hit.score, entry.image.as_str(), hit.id);
+            *slot = (hit.score, entry.image.as_str(), hit.id, *crop);
         }
     }
     let mut out: Vec<(Candidate, u64)> = best
         .into_iter()
-        .map(|(exhibit, (score, image, id))| {
-            let c = Candidate { exhibit: ExhibitKey::new(museum, exhibit), score, image: image.to_owned(), inliers: 0 };
+        .map(|(exhibit, (score, image, id, crop))| {
+            let c = Candidate {
+                exhibit: ExhibitKey::new(museum, exhibit),
+                score,
+                image: image.to_owned(),
+                inliers: 0,
+                crop: Some(crop),
+            };
             (c, id)
         })
         .collect();
@@ -650,7 +666,7 @@ mod tests {
     }
 
     fn cand(exhibit: &str, score: f32) -> Candidate {
-        Candidate { exhibit: key(exhibit), score, image: String::new(), inliers: 0 }
+        Candidate { exhibit: key(exhibit), score, image: String::new(), inliers: 0, crop: None }
     }
 
     #[test]
@@ -795,13 +811,15 @@ mod tests {
         ];
         // Hits of two crops, each list best first, concatenated.
         let hits = [
-            crate::index::Hit { id: 0, score: 0.8 },
-            crate::index::Hit { id: 2, score: 0.7 },
-            crate::index::Hit { id: 1, score: 0.9 },
-            crate::index::Hit { id: 2, score: 0.6 },
+            (0, crate::index::Hit { id: 0, score: 0.8 }),
+            (0, crate::index::Hit { id: 2, score: 0.7 }),
+            (1, crate::index::Hit { id: 1, score: 0.9 }),
+            (1, crate::index::Hit { id: 2, score: 0.6 }),
         ];
         let all: Vec<Candidate> = group_by_exhibit(&hits, &vectors, "m").into_iter().map(|(c, _)| c).collect();
-        assert_eq!(all, vec![cand("a", 0.9).with_image("a2"), cand("b", 0.7).with_image("b1")]);
+        // Each exhibit remembers which crop reached its best score.
+        let with_crop = |c: Candidate, crop| Candidate { crop: Some(crop), ..c };
+        assert_eq!(all, vec![with_crop(cand("a", 0.9).with_image("a2"), 1), with_crop(cand("b", 0.7).with_image("b1"), 0)]);
     }
 
     #[test]

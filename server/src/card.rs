@@ -172,6 +172,11 @@ impl<'a> View<'a> {
         Self { lang, state, media, defaults: RefCell::default() }
     }
 
+    /// Where this request's media URLs point (no trailing slash).
+    pub fn media_base(&self) -> &str {
+        &self.media
+    }
+
     /// The museum's default language (its admin profile's), if it has one.
     pub fn museum_default(&self, museum: &str) -> Option<String> {
         self.defaults

@@ -118,6 +118,10 @@ api_errors! {
     VersionNotFound(String) => "version_not_found", 40405, NOT_FOUND;
     #[error("museum `{0}` serves no media file of that name")]
     MediaNotFound(String) => "media_not_found", 40406, NOT_FOUND;
+    #[error("museum `{0}` has no published version yet: import records and build one first")]
+    NotPublished(String) => "not_published", 40407, NOT_FOUND;
+    #[error("museum `{0}` has no logo")]
+    LogoNotFound(String) => "logo_not_found", 40408, NOT_FOUND;
     /// A documented route called with a method it does not take; `Allow` lists those it does.
     #[error("this route does not take that method; it takes {allow}")]
     MethodNotAllowed { allow: String } => "method_not_allowed", 40500, METHOD_NOT_ALLOWED;
@@ -298,6 +302,8 @@ mod tests {
             ApiError::ImportNotFound(leak()),
             ApiError::VersionNotFound(leak()),
             ApiError::MediaNotFound(leak()),
+            ApiError::NotPublished(leak()),
+            ApiError::LogoNotFound(leak()),
             ApiError::MethodNotAllowed { allow: "GET, POST".into() },
             ApiError::UploadTimeout,
             ApiError::MuseumExists(leak()),

@@ -192,7 +192,8 @@ impl AppState {
                 store.clone(),
                 crate::admin::jobs::locate_builder(&settings.admin.index_builder),
                 builder_model_args(&settings),
-            )),
+            )
+            .with_history(settings.admin.data_dir.clone())),
             analytics: crate::admin::Analytics::new(store.clone()),
             store,
             metrics: Metrics::new()?,

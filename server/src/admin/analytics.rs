@@ -39,6 +39,29 @@ pub struct Report {
     pub most_missed: Vec<Ranked>,
     /// Distinct photos that found no match.
     pub missed_photos: u64,
+    /// Answers by status on each of the last [`DAYS`] days (UTC), oldest first.
+    pub daily: Vec<Day>,
+}
+
+/// One day's answers.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Day {
+    /// `YYYY-MM-DD` (UTC).
+    pub date: String,
+    pub matched: u64,
+    pub ambiguous: u64,
+    pub no_match: u64,
+}
+
+/// Days the report goes back.
+pub const DAYS: i64 = 30;
+
+/// How long a day's counts are kept.
+const DAY_TTL_S: i64 = 400 * 86_400;
+
+/// The last `days` dates up to `today`, oldest first.
+fn last_days(today: chrono::NaiveDate, days: i64) -> Vec<String> {
+    (0..days).rev().map(|back| (today - chrono::Duration::days(back)).format("%Y-%m-%d").to_string()).collect()
 }
 
 fn key(museum: &str, what: &str) -> String {
@@ -60,6 +83,8 @@ impl Analytics {
         let museum = scope.or(matched.map(|c| c.exhibit.museum.as_str())).unwrap_or(ALL);
         let mut pipe = redis::pipe();
         pipe.hincr(key(museum, "status"), status, 1).ignore();
+        let day = key(museum, &format!("day:{}", chrono::Utc::now().format("%Y-%m-%d")));
+        pipe.hincr(&day, status, 1).ignore().expire(&day, DAY_TTL_S).ignore();
         // An exhibit counts under its own museum (the scope, when scoped).
         if let Some(c) = matched {
             pipe.zincr(key(&c.exhibit.museum, "exhibits"), &c.exhibit.id, 1).ignore();
@@ -87,6 +112,26 @@ impl Analytics {
                     tracing::warn!(error = %e, "analytics unreadable");
                     crate::error::ApiError::StoreUnavailable
                 })?;
+        let dates = last_days(chrono::Utc::now().date_naive(), DAYS);
+        let mut days = redis::pipe();
+        for date in &dates {
+            days.hgetall(key(museum, &format!("day:{date}")));
+        }
+        let per_day: Vec<std::collections::HashMap<String, u64>> = days.query_async(&mut c).await.map_err(|e| {
+            tracing::warn!(error = %e, "analytics unreadable");
+            crate::error::ApiError::StoreUnavailable
+        })?;
+        let count = |m: &std::collections::HashMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
+        let daily = dates
+            .into_iter()
+            .zip(&per_day)
+            .map(|(date, m)| Day {
+                date,
+                matched: count(m, "matched"),
+                ambiguous: count(m, "ambiguous"),
+                no_match: count(m, "no_match"),
+            })
+            .collect();
         let get = |k: &str| status.get(k).copied().unwrap_or(0);
         let (matched, ambiguous, no_match) = (get("matched"), get("ambiguous"), get("no_match"));
         let recognitions = matched + ambiguous + no_match;
@@ -101,6 +146,17 @@ impl Analytics {
             top_exhibits: ranked(exhibits),
             most_missed: ranked(missed),
             missed_photos,
+            daily,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_report_covers_the_last_days_oldest_first_across_a_month_end() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+        assert_eq!(super::last_days(today, 4), ["2026-02-27", "2026-02-28", "2026-03-01", "2026-03-02"]);
+        assert_eq!(super::last_days(today, super::DAYS).len(), 30);
     }
 }

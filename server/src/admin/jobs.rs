@@ -79,6 +79,9 @@ pub struct Job {
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
+    /// Who started it: `operator`, or a museum key's id and label.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub by: String,
 }
 
 #[derive(Debug)]
@@ -94,6 +97,27 @@ pub struct Jobs {
     finished: Mutex<std::collections::VecDeque<(std::time::Instant, String)>>,
     /// Museum -> the job holding it.
     busy: Mutex<HashMap<String, String>>,
+    /// `admin.data_dir`: where each museum's version history goes
+    /// ([`super::audit`]); `None` records none.
+    history: Option<PathBuf>,
+}
+
+/// Writes who made (and published) the version a job wrote.
+async fn record_version(museum_dir: &std::path::Path, result: &JobResult, by: &str) {
+    use super::audit::{Action, Entry};
+    let (action, version, published) = match result {
+        JobResult::Built(r) => (Action::Built, &r.version, r.published),
+        JobResult::Changed(r) => (Action::Changed, &r.version, r.published),
+        JobResult::Imported(_) => return,
+    };
+    let entry = |action| Entry { at: super::audit::now(), by: by.to_owned(), action, version: version.clone() };
+    let mut entries = vec![entry(action)];
+    if published {
+        entries.push(entry(Action::Published));
+    }
+    let dir = museum_dir.to_owned();
+    // File work off the async workers.
+    let _ = tokio::task::spawn_blocking(move || super::audit::append(&dir, &entries)).await;
 }
 
 fn key(id: &str) -> String {
@@ -106,7 +130,21 @@ fn lock_key(museum: &str) -> String {
 
 impl Jobs {
     pub fn new(store: Arc<RedisStore>, builder: PathBuf, model_args: Vec<String>) -> Self {
-        Self { store, builder, model_args, jobs: Mutex::default(), finished: Mutex::default(), busy: Mutex::default() }
+        Self {
+            store,
+            builder,
+            model_args,
+            jobs: Mutex::default(),
+            finished: Mutex::default(),
+            busy: Mutex::default(),
+            history: None,
+        }
+    }
+
+    /// Records who made and published each version under `data_dir/<museum>/`.
+    pub fn with_history(mut self, data_dir: PathBuf) -> Self {
+        self.history = Some(data_dir);
+        self
     }
 
     pub fn builder(&self) -> &std::path::Path {
@@ -114,8 +152,15 @@ impl Jobs {
     }
 
     /// Starts `index-builder <args>` for `museum`; `uses_model` adds the model arguments.
-    pub async fn start(self: &Arc<Self>, museum: &str, kind: JobKind, args: Vec<String>) -> Result<Job, ApiError> {
-        self.start_with_id(museum, kind, args, uuid::Uuid::new_v4().simple().to_string()).await
+    /// `by` is who asks (see [`super::scope::MuseumScope::by`]).
+    pub async fn start(
+        self: &Arc<Self>,
+        museum: &str,
+        kind: JobKind,
+        args: Vec<String>,
+        by: &str,
+    ) -> Result<Job, ApiError> {
+        self.start_with_id(museum, kind, args, uuid::Uuid::new_v4().simple().to_string(), by).await
     }
 
     /// Holds `museum` for job `id` in this process and across processes;
@@ -171,6 +216,7 @@ impl Jobs {
         kind: JobKind,
         mut args: Vec<String>,
         id: String,
+        by: &str,
     ) -> Result<Job, ApiError> {
         let hold = self.hold(museum, &id).await?;
         // Everything but an import embeds images.
@@ -190,6 +236,7 @@ impl Jobs {
             error_kind: None,
             created_at: Utc::now().to_rfc3339(),
             finished_at: None,
+            by: by.to_owned(),
         };
         self.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), job.clone());
         let me = self.clone();
@@ -306,7 +353,9 @@ impl Jobs {
 
     async fn finish(&self, id: &str, outcome: Result<JobResult, Failure>) {
         let mut museum = None;
+        let mut by = String::new();
         self.update(id, |job| {
+            by = job.by.clone();
             match &outcome {
                 Ok(result) => {
                     job.state = JobState::Succeeded;
@@ -329,6 +378,9 @@ impl Jobs {
             Ok(_) => tracing::info!(job = %id, "job succeeded"),
             Err(f) => tracing::warn!(job = %id, kind = ?f.kind, error = %f.message, "job failed"),
         }
+        if let (Some(dir), Some(m), Ok(result)) = (&self.history, &museum, &outcome) {
+            record_version(&dir.join(m), result, &by).await;
+        }
         self.mirror(id).await;
         if let Some(m) = museum {
             self.release(&m, id).await;
@@ -337,6 +389,7 @@ impl Jobs {
     }
 
     /// Records `id` as finished and forgets the oldest finished jobs.
+    /// (Its version, if it wrote one, is in the history by then.)
     fn prune(&self, id: &str) {
         let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
         finished.push_back((std::time::Instant::now(), id.to_owned()));
@@ -500,6 +553,7 @@ mod tests {
             error_kind: None,
             created_at: String::new(),
             finished_at: None,
+            by: String::new(),
         }
     }
 

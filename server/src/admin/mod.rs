@@ -11,6 +11,8 @@
 //! writes only museum profiles and uploaded inputs under `admin.data_dir`.
 
 pub mod analytics;
+pub mod audit;
+pub mod console;
 pub mod jobs;
 pub mod registry;
 pub mod routes;

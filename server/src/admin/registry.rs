@@ -210,6 +210,17 @@ impl Registry {
         profile.keys.iter().any(|k| same(&k.sha256, &hash)).then(|| Principal::Museum(museum.to_owned()))
     }
 
+    /// How the versions' history names the holder of `key` (a key of
+    /// `museum`): `key <id>`, with its label when it has one. Never the key.
+    pub fn describe_key(&self, museum: &str, key: &str) -> String {
+        let id = sha256(key)[..12].to_owned();
+        let label = self.profile(museum).ok().flatten().and_then(|p| p.keys.iter().find(|k| k.id == id)?.label.clone());
+        match label {
+            Some(label) => format!("key {id} ({label})"),
+            None => format!("key {id}"),
+        }
+    }
+
     fn save(&self, profile: &MuseumProfile) -> Result<(), RegistryError> {
         let dir = self.museum_dir(&profile.id);
         std::fs::create_dir_all(&dir)?;

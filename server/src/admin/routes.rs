@@ -119,6 +119,8 @@ async fn profile_json(state: &AppState, p: &super::registry::MuseumProfile) -> s
         None => None,
     };
     let loaded = state.catalog().museum(&p.id).map(|b| b.version().to_owned());
+    let dir = state.registry.museum_dir(&p.id);
+    let logo = blocking(move || super::console::has_logo(&dir)).await.unwrap_or(false);
     json!({
         "id": p.id,
         "name": p.name,
@@ -128,6 +130,7 @@ async fn profile_json(state: &AppState, p: &super::registry::MuseumProfile) -> s
         "published_version": published,
         "serving_version": loaded,
         "running_job": running,
+        "logo_url": logo.then(|| super::console::logo_url(&p.id)),
     })
 }
 
@@ -191,13 +194,15 @@ struct ImportForm {
     images: Option<TempFile>,
 }
 
-/// One exhibit's change: its record (JSON, at most 1 MiB) and its images.
+/// One exhibit's change: its record (JSON, at most 1 MiB), its images, and
+/// audio guides (the record's `audio` names each by its file name).
 #[derive(Debug, MultipartForm)]
 #[multipart(deny_unknown_fields, duplicate_field = "deny")]
 struct ChangeForm {
     #[multipart(limit = "1MiB")]
     record: Bytes,
     image: Vec<TempFile>,
+    audio: Vec<TempFile>,
 }
 
 /// Size limits of the admin uploads (from the settings).
@@ -283,7 +288,7 @@ struct IiifImport {
 /// `POST /api/v1/admin/museums/{museum}/imports`
 pub async fn create_import(
     state: web::Data<AppState>,
-    _scope: MuseumScope,
+    scope: MuseumScope,
     req: HttpRequest,
     museum: web::Path<String>,
     payload: web::Payload,
@@ -293,7 +298,7 @@ pub async fn create_import(
     // A refused upload leaves no trace.
     let started = async {
         let args = import_args(&state, &req, payload, &museum, &dir).await?;
-        state.jobs.start_with_id(&museum, JobKind::Import, args, id).await
+        state.jobs.start_with_id(&museum, JobKind::Import, args, id, scope.by()).await
     };
     let job = match started.await {
         Ok(job) => job,
@@ -405,7 +410,7 @@ pub struct BuildBody {
 #[post("/api/v1/admin/museums/{museum}/builds")]
 pub async fn create_build(
     state: web::Data<AppState>,
-    _scope: MuseumScope,
+    scope: MuseumScope,
     museum: web::Path<String>,
     body: Result<JsonObject<BuildBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
@@ -434,7 +439,7 @@ pub async fn create_build(
     if body.publish == Some(false) {
         args.push("--no-publish".into());
     }
-    let job = state.jobs.start(&museum, JobKind::Build, args).await?;
+    let job = state.jobs.start(&museum, JobKind::Build, args, scope.by()).await?;
     Ok(ok(json!({ "job": job })))
 }
 
@@ -463,7 +468,9 @@ pub async fn list_versions(
             .await?
             .map_err(|e| ApiError::Internal(e.into()))?;
     let serving = state.catalog().museum(&museum).map(|b| b.version().to_owned());
-    Ok(ok(json!({ "versions": versions, "published": published, "serving": serving })))
+    let (root, dir, listed) = (museum_root(&state, &museum)?, state.registry.museum_dir(&museum), versions.clone());
+    let details = blocking(move || super::console::version_details(&root, &dir, &listed)).await?;
+    Ok(ok(json!({ "versions": versions, "published": published, "serving": serving, "details": details })))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -532,6 +539,7 @@ async fn switch(
     museum: &str,
     command: &str,
     version: Option<String>,
+    by: &str,
 ) -> Result<HttpResponse, ApiError> {
     let root = museum_root(state, museum)?;
     if let Some(v) = &version {
@@ -544,7 +552,17 @@ async fn switch(
     args.extend(version);
     // Held like a job, so no build or change of this museum starts meanwhile.
     match state.jobs.exclusive(museum, run_builder(state, &args)).await? {
-        Event::Published { version, .. } => Ok(ok(json!({ "published": version }))),
+        Event::Published { version, .. } => {
+            let entry = super::audit::Entry {
+                at: super::audit::now(),
+                by: by.to_owned(),
+                action: super::audit::Action::Published,
+                version: version.clone(),
+            };
+            let dir = state.registry.museum_dir(museum);
+            blocking(move || super::audit::append(&dir, &[entry])).await?;
+            Ok(ok(json!({ "published": version })))
+        }
         other => Err(ApiError::Internal(anyhow::anyhow!("index-builder {command} answered {other:?}"))),
     }
 }
@@ -552,23 +570,23 @@ async fn switch(
 #[post("/api/v1/admin/museums/{museum}/publish")]
 pub async fn publish(
     state: web::Data<AppState>,
-    _scope: MuseumScope,
+    scope: MuseumScope,
     museum: web::Path<String>,
     body: Result<JsonObject<VersionBody>, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let version = body.map_err(body_error)?.into_inner().version;
     let version = version.ok_or(ApiError::InvalidParameter { name: "version", reason: "required".into() })?;
-    switch(&state, &museum, "publish", Some(version)).await
+    switch(&state, &museum, "publish", Some(version), scope.by()).await
 }
 
 #[post("/api/v1/admin/museums/{museum}/rollback")]
 pub async fn rollback(
     state: web::Data<AppState>,
-    _scope: MuseumScope,
+    scope: MuseumScope,
     museum: web::Path<String>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    switch(&state, &museum, "rollback", optional_json::<VersionBody>(body).await?.version).await
+    switch(&state, &museum, "rollback", optional_json::<VersionBody>(body).await?.version, scope.by()).await
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -617,7 +635,7 @@ pub async fn gc(
 /// `PUT /api/v1/admin/museums/{museum}/exhibits/{id}`
 pub async fn upsert_exhibit(
     state: web::Data<AppState>,
-    _scope: MuseumScope,
+    scope: MuseumScope,
     req: HttpRequest,
     path: web::Path<(String, String)>,
     payload: web::Payload,
@@ -627,7 +645,7 @@ pub async fn upsert_exhibit(
     // A refused change leaves no trace.
     let started = async {
         let args = upsert_args(&state, &req, payload, &museum, &id, &dir).await?;
-        state.jobs.start(&museum, JobKind::Upsert, args).await
+        state.jobs.start(&museum, JobKind::Upsert, args, scope.by()).await
     };
     let job = match started.await {
         Ok(job) => job,
@@ -665,9 +683,11 @@ fn check_record(record: &serde_json::Map<String, serde_json::Value>, id: &str) -
     }
 }
 
-/// Saves the record and its images under `dir`, checks what the API
-/// document says of them ([`check_record`]), and says how `index-builder
-/// upsert` is to read them.
+/// Saves the record, its images and audio guides under `dir`, checks what
+/// the API document says of them ([`check_record`]), and says how
+/// `index-builder upsert` is to read them. A change to a served exhibit
+/// keeps what it does not replace (`--keep-media`): the images when it sends
+/// and names none (a text edit), the audio guides of languages it does not name.
 async fn upsert_args(
     state: &AppState,
     req: &HttpRequest,
@@ -678,9 +698,13 @@ async fn upsert_args(
 ) -> Result<Vec<String>, ApiError> {
     tokio::fs::create_dir_all(dir).await.map_err(|e| ApiError::Internal(e.into()))?;
     let form: ChangeForm = read_form(req, payload, state.settings.server.max_upload_bytes * 8).await?;
-    let mut saved = Vec::with_capacity(form.image.len());
+    let mut images = Vec::with_capacity(form.image.len());
     for (n, image) in form.image.into_iter().enumerate() {
-        saved.push(keep("image", n, image, dir).await?);
+        images.push(keep("image", n, image, dir).await?);
+    }
+    let mut audio = Vec::with_capacity(form.audio.len());
+    for (n, file) in form.audio.into_iter().enumerate() {
+        audio.push(keep("audio", n, file, dir).await?);
     }
     let mut record: serde_json::Value = serde_json::from_slice(&form.record.data)
         .map_err(|e| ApiError::InvalidParameter { name: "record", reason: format!("not JSON: {e}") })?;
@@ -690,18 +714,23 @@ async fn upsert_args(
     check_record(obj, id)?;
     obj.insert("id".into(), json!(id));
     obj.insert("museum".into(), json!(museum));
-    let uploaded: Vec<String> = saved
-        .iter()
-        .filter(|(n, _, _)| n == "image")
-        .filter_map(|(_, _, p)| p.file_name().map(|f| f.to_string_lossy().into_owned()))
-        .collect();
-    if obj.get("images").and_then(|v| v.as_array()).is_none_or(|a| a.is_empty()) {
-        if uploaded.is_empty() {
+    name_audio(obj, &audio)?;
+    let file_name = |(_, _, p): &Saved| p.file_name().map(|f| f.to_string_lossy().into_owned());
+    let uploaded: Vec<String> = images.iter().filter_map(file_name).collect();
+    let names_images = obj.get("images").and_then(|v| v.as_array()).is_some_and(|a| !a.is_empty());
+    // A served exhibit keeps what the change does not replace: its images
+    // when none are sent, its audio guides in the languages not named.
+    let served = state.catalog().museum(museum).and_then(|b| b.exhibit(id)).is_some();
+    if !names_images && uploaded.is_empty() {
+        if !served {
             return Err(ApiError::InvalidParameter {
                 name: "image",
-                reason: "send the exhibit's image in part `image` (or name its images in the record)".into(),
+                reason: "a new exhibit needs its image: send it in part `image` (or name its images in the record)"
+                    .into(),
             });
         }
+        obj.remove("images");
+    } else if !names_images {
         obj.insert("images".into(), json!(uploaded));
     }
     let records = dir.join("records.json");
@@ -710,13 +739,50 @@ async fn upsert_args(
         .map_err(|e| ApiError::Internal(e.into()))?;
     let mut args = lifecycle_args(state, "upsert", museum);
     args.extend(["--records".into(), records.display().to_string(), "--images".into(), dir.display().to_string()]);
+    if served {
+        args.push("--keep-media".into());
+    }
     Ok(args)
+}
+
+/// Points the record's `audio` entries that name an uploaded `audio` part
+/// (by the client's file name) at the file as saved; every uploaded guide
+/// must be named by one language, and a record naming a file that was not
+/// sent is the builder's to refuse (it checks every audio file).
+fn name_audio(record: &mut serde_json::Map<String, serde_json::Value>, saved: &[Saved]) -> Result<(), ApiError> {
+    let invalid = |reason: String| ApiError::InvalidParameter { name: "audio", reason };
+    let map = match record.get_mut("audio") {
+        Some(serde_json::Value::Object(map)) => map,
+        None if saved.is_empty() => return Ok(()),
+        Some(serde_json::Value::Null) | None => {
+            record.insert("audio".into(), json!({}));
+            record.get_mut("audio").and_then(|v| v.as_object_mut()).ok_or_else(|| invalid("not an object".into()))?
+        }
+        Some(_) => return Err(invalid("the record's `audio` must map languages to file names".into())),
+    };
+    for (_, client_name, path) in saved {
+        let sent = client_name.clone().unwrap_or_default();
+        let stored = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let langs: Vec<String> =
+            map.iter().filter(|(_, v)| v.as_str() == Some(sent.as_str())).map(|(k, _)| k.clone()).collect();
+        if langs.is_empty() || sent.is_empty() {
+            return Err(invalid(format!(
+                "audio file `{}` is not named by the record: give its language in `audio`, e.g. {{\"en\": \"{}\"}}",
+                sent.chars().take(64).collect::<String>(),
+                sent.chars().take(64).collect::<String>()
+            )));
+        }
+        for lang in langs {
+            map.insert(lang, json!(stored));
+        }
+    }
+    Ok(())
 }
 
 /// `DELETE /api/v1/admin/museums/{museum}/exhibits/{id}`
 pub async fn delete_exhibit(
     state: web::Data<AppState>,
-    _scope: MuseumScope,
+    scope: MuseumScope,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (museum, id) = path.into_inner();
@@ -726,7 +792,7 @@ pub async fn delete_exhibit(
     }
     let mut args = lifecycle_args(&state, "delete", &museum);
     args.extend(["--exhibit".into(), id]);
-    let job = state.jobs.start(&museum, JobKind::Delete, args).await?;
+    let job = state.jobs.start(&museum, JobKind::Delete, args, scope.by()).await?;
     Ok(ok(json!({ "job": job })))
 }
 
@@ -761,10 +827,24 @@ pub fn configure(cfg: &mut web::ServiceConfig, limits: UploadLimits) {
     .service(
         web::resource("/api/v1/admin/museums/{museum}/exhibits/{id}")
             .app_data(form(limits.change))
+            .route(web::get().to(super::console::exhibit))
             .route(web::put().to(upsert_exhibit))
             .route(web::delete().to(delete_exhibit))
             .default_service(web::to(crate::routes::ops::unrouted)),
     )
+    .service(
+        web::resource("/api/v1/admin/museums/{museum}/try")
+            .route(web::post().to(super::console::try_photo))
+            .default_service(web::to(crate::routes::ops::unrouted)),
+    )
+    .service(
+        web::resource("/api/v1/admin/museums/{museum}/logo")
+            .app_data(form(super::console::MAX_LOGO_BYTES + 64 * 1024))
+            .route(web::put().to(super::console::put_logo))
+            .default_service(web::to(crate::routes::ops::unrouted)),
+    )
+    .service(super::console::health)
+    .service(super::console::get_logo)
     .service(create_museum)
     .service(list_museums)
     .service(get_museum)

@@ -40,6 +40,8 @@ enum Scope {
     Museum {
         museum: String,
         operator: bool,
+        /// Who acts, as the versions' history records it.
+        by: String,
     },
 }
 
@@ -64,13 +66,14 @@ fn decide(state: &AppState, req: &HttpRequest) -> Result<Scope, ApiError> {
         Principal::Operator => {}
         // Its key was just found in the museum's profile: the museum exists.
         Principal::Museum(m) if m == museum && !OPERATOR_ONLY.contains(&tail) => {
-            return Ok(Scope::Museum { museum: museum.to_owned(), operator: false });
+            let by = bearer_token(req).map(|key| state.registry.describe_key(museum, key)).unwrap_or_default();
+            return Ok(Scope::Museum { museum: museum.to_owned(), operator: false, by });
         }
         Principal::Museum(_) => return Err(ApiError::AdminForbidden),
     }
     // Ids are plain ASCII: a percent-encoded segment names no museum.
     match state.registry.profile(museum) {
-        Ok(Some(_)) => Ok(Scope::Museum { museum: museum.to_owned(), operator: is_operator }),
+        Ok(Some(_)) => Ok(Scope::Museum { museum: museum.to_owned(), operator: is_operator, by: "operator".into() }),
         Ok(None) => Err(ApiError::MuseumNotFound(museum.to_owned())),
         Err(e) => Err(ApiError::Internal(e.into())),
     }
@@ -106,11 +109,17 @@ fn decided(req: &HttpRequest) -> Result<Scope, ApiError> {
 #[derive(Debug, Clone)]
 pub struct MuseumScope {
     museum: String,
+    by: String,
 }
 
 impl MuseumScope {
     pub fn museum(&self) -> &str {
         &self.museum
+    }
+
+    /// Who acts: `operator`, or the museum key's id and label.
+    pub fn by(&self) -> &str {
+        &self.by
     }
 }
 
@@ -120,7 +129,7 @@ impl FromRequest for MuseumScope {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(match decided(req) {
-            Ok(Scope::Museum { museum, .. }) => Ok(Self { museum }),
+            Ok(Scope::Museum { museum, by, .. }) => Ok(Self { museum, by }),
             Ok(Scope::Operator) => Err(ApiError::Internal(anyhow::anyhow!("{} has no museum", req.path()))),
             Err(e) => Err(e),
         })

@@ -137,6 +137,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, uploads: &Uploads) {
         .service(ops::openapi)
         .service(page::index)
         .service(page::asset)
+        .service(page::console)
+        .service(page::console_asset)
         .configure(|cfg| crate::admin::routes::configure(cfg, uploads.admin))
         // A documented route called with another method: 405 with `Allow`; anything else: 404.
         .default_service(web::to(ops::unrouted));

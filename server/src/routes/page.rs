@@ -1,18 +1,41 @@
-//! The visitor web page: `GET /` and its script and style, embedded in the
-//! binary (no build step, no separate web server). With `server.web_dir`
-//! set (development), the files are read from that folder on each request
-//! instead, so edits show without a rebuild.
+//! The two web pages, embedded in the binary (no build step, no separate
+//! web server): the visitor page (`GET /`, `server/web/`) and the museum
+//! console (`GET /console`, `server/console/`, with its one vendored
+//! library, uPlot, under `vendor/`). With `server.web_dir` set
+//! (development), the files are read from that folder (the visitor page's)
+//! or its sibling `console/` on each request instead, so edits show
+//! without a rebuild.
+//!
+//! Both pages talk to the same JSON API a mini-program or `curl` uses: the
+//! console holds the admin key in script and sends it as a bearer header,
+//! so it has no cookie to forge (no CSRF) and no privileged path of its own.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 
 use crate::state::AppState;
 
-/// The page's files: (URL name, content type, embedded bytes).
-const FILES: &[(&str, &str, &[u8])] = &[
-    ("index.html", "text/html; charset=utf-8", include_bytes!("../../web/index.html")),
-    ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../web/app.js")),
-    ("app.css", "text/css; charset=utf-8", include_bytes!("../../web/app.css")),
+/// One embedded file: (URL name, content type, bytes).
+type File = (&'static str, &'static str, &'static [u8]);
+
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// The visitor page's files.
+const VISITOR: &[File] = &[
+    ("index.html", HTML, include_bytes!("../../web/index.html")),
+    ("app.js", JS, include_bytes!("../../web/app.js")),
+    ("app.css", CSS, include_bytes!("../../web/app.css")),
+];
+
+/// The console's files.
+const CONSOLE: &[File] = &[
+    ("index.html", HTML, include_bytes!("../../console/index.html")),
+    ("console.js", JS, include_bytes!("../../console/console.js")),
+    ("console.css", CSS, include_bytes!("../../console/console.css")),
+    ("vendor/uPlot.iife.min.js", JS, include_bytes!("../../console/vendor/uPlot.iife.min.js")),
+    ("vendor/uPlot.min.css", CSS, include_bytes!("../../console/vendor/uPlot.min.css")),
 ];
 
 /// Scripts and styles only from this origin; pictures and audio also from
@@ -21,21 +44,54 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      img-src 'self' https: data: blob:; media-src 'self' https: blob:; connect-src 'self'; \
      object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
+/// The console's: as strict, and no form posts anywhere (every call is a
+/// `fetch` with the key in a header).
+pub const CONSOLE_CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' https: data: blob:; media-src 'self' https: blob:; connect-src 'self'; \
+     object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
+
 #[get("/")]
 pub async fn index(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    serve(&state, &req, "index.html").await
+    serve(&state, &req, Page::Visitor, "index.html").await
 }
 
 #[get("/{file:(app\\.js|app\\.css)}")]
 pub async fn asset(state: web::Data<AppState>, req: HttpRequest, file: web::Path<String>) -> HttpResponse {
-    serve(&state, &req, &file).await
+    serve(&state, &req, Page::Visitor, &file).await
 }
 
-async fn serve(state: &AppState, req: &HttpRequest, name: &str) -> HttpResponse {
-    let Some(&(_, content_type, embedded)) = FILES.iter().find(|(n, _, _)| *n == name) else {
+#[get("/console")]
+pub async fn console(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    serve(&state, &req, Page::Console, "index.html").await
+}
+
+#[get("/console/{file:.*}")]
+pub async fn console_asset(state: web::Data<AppState>, req: HttpRequest, file: web::Path<String>) -> HttpResponse {
+    let name = if file.is_empty() { "index.html" } else { file.as_str() };
+    serve(&state, &req, Page::Console, name).await
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Page {
+    Visitor,
+    Console,
+}
+
+async fn serve(state: &AppState, req: &HttpRequest, page: Page, name: &str) -> HttpResponse {
+    let (files, csp) = match page {
+        Page::Visitor => (VISITOR, CONTENT_SECURITY_POLICY),
+        Page::Console => (CONSOLE, CONSOLE_CONTENT_SECURITY_POLICY),
+    };
+    // Only the embedded names resolve, on disk too: no path from the URL
+    // reaches the file system.
+    let Some(&(name, content_type, embedded)) = files.iter().find(|(n, _, _)| *n == name) else {
         return HttpResponse::NotFound().finish();
     };
-    let body = match &state.settings.server.web_dir {
+    let dir = state.settings.server.web_dir.as_ref().map(|dir| match page {
+        Page::Visitor => dir.clone(),
+        Page::Console => dir.parent().unwrap_or(dir).join("console"),
+    });
+    let body = match dir {
         Some(dir) => match tokio::fs::read(dir.join(name)).await {
             Ok(bytes) => bytes,
             Err(e) => {
@@ -52,7 +108,7 @@ async fn serve(state: &AppState, req: &HttpRequest, name: &str) -> HttpResponse 
         .insert_header((header::ETAG, etag))
         // Revalidated each time (cheap: 304), so a new release shows at once.
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::REFERRER_POLICY, "no-referrer"));
     if fresh { response.finish() } else { response.content_type(content_type).body(body) }

@@ -30,10 +30,10 @@ struct UploadForm {
 
 /// What the upload carried.
 #[derive(Debug, Default)]
-struct Upload {
-    file: Option<web::Bytes>,
-    museum: Option<String>,
-    lang: Option<String>,
+pub struct Upload {
+    pub file: Option<web::Bytes>,
+    pub museum: Option<String>,
+    pub lang: Option<String>,
 }
 
 /// Longest accepted text field.
@@ -70,7 +70,7 @@ pub fn multipart_error(e: &actix_web::Error, limit: usize) -> ApiError {
     }
 }
 
-async fn read_upload(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<Upload, ApiError> {
+pub async fn read_upload(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<Upload, ApiError> {
     let form = MultipartForm::<UploadForm>::from_request(req, &mut payload.into_inner())
         .await
         .map_err(|e| multipart_error(&e, limit))?
@@ -102,7 +102,7 @@ struct Alternative {
 }
 
 #[derive(Debug, Serialize)]
-struct RecognizeData {
+pub struct RecognizeData {
     /// matched | ambiguous | no_match
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -183,31 +183,7 @@ pub async fn recognize(
         state.metrics.cache.with_label_values(&["miss"]).inc();
     }
 
-    let permit = state.queue.clone().try_acquire_owned().map_err(|_| ApiError::Busy)?;
-    let span = tracing::Span::current();
-    let worker_state = state.clone();
-    let job_photo = photo.clone();
-    let job_sha = sha.clone();
-    let running = state.running.clone();
-    let job = async move {
-        // Wait for a core; a request that times out meanwhile costs no CPU.
-        let run = running.acquire_owned().await.map_err(|e| ApiError::Internal(e.into()))?;
-        tokio::task::spawn_blocking(move || {
-            // The permits are held until the work ends, even if the request
-            // timed out: the queue bounds CPU work, not waiting clients.
-            let _permits = (permit, run);
-            let r = span.in_scope(|| worker_state.recognizer.recognize_across(&bundles, &job_photo));
-            let missed = r.as_ref().is_ok_and(|r| matches!(r.decision, Decision::NoMatch { .. }));
-            let sha = job_sha.or_else(|| missed.then(|| recognizer::sha256_bytes(&job_photo)));
-            r.map(|r| (r, sha))
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))
-    };
-    let (recognition, sha) = tokio::time::timeout(Duration::from_millis(limits.recognize_timeout_ms), job)
-        .await
-        .map_err(|_| ApiError::Timeout)??
-        .map_err(ApiError::from_recognition)?;
+    let (recognition, sha) = on_queue(&state, bundles, photo, sha).await?;
     let status = recognition.decision.status();
     tracing::info!(
         status,
@@ -233,6 +209,41 @@ pub async fn recognize(
     Ok(ok(render(&catalog, &recognition, &view, museum.as_deref(), false)))
 }
 
+/// Recognises `photo` across `bundles` behind the bounded queue (503 when
+/// full), one recognition per core at most, within the configured timeout;
+/// also answers the photo's sha256 when it was given one (`sha`) or nothing
+/// matched (the analytics of missed photos).
+pub async fn on_queue(
+    state: &web::Data<AppState>,
+    bundles: Vec<std::sync::Arc<recognizer::Bundle>>,
+    photo: std::sync::Arc<web::Bytes>,
+    sha: Option<String>,
+) -> Result<(Recognition, Option<String>), ApiError> {
+    let permit = state.queue.clone().try_acquire_owned().map_err(|_| ApiError::Busy)?;
+    let span = tracing::Span::current();
+    let worker_state = state.clone();
+    let running = state.running.clone();
+    let job = async move {
+        // Wait for a core; a request that times out meanwhile costs no CPU.
+        let run = running.acquire_owned().await.map_err(|e| ApiError::Internal(e.into()))?;
+        tokio::task::spawn_blocking(move || {
+            // The permits are held until the work ends, even if the request
+            // timed out: the queue bounds CPU work, not waiting clients.
+            let _permits = (permit, run);
+            let r = span.in_scope(|| worker_state.recognizer.recognize_across(&bundles, &photo));
+            let missed = r.as_ref().is_ok_and(|r| matches!(r.decision, Decision::NoMatch { .. }));
+            let sha = sha.or_else(|| missed.then(|| recognizer::sha256_bytes(&photo)));
+            r.map(|r| (r, sha))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))
+    };
+    tokio::time::timeout(Duration::from_millis(state.settings.limits.recognize_timeout_ms), job)
+        .await
+        .map_err(|_| ApiError::Timeout)??
+        .map_err(ApiError::from_recognition)
+}
+
 /// A logged-in visitor's matched exhibit goes into their history. History is
 /// a convenience: failing to record it must not fail the answer.
 async fn remember(state: &AppState, catalog: &Catalog, visitor: Option<&Session>, r: &Recognition) {
@@ -247,7 +258,7 @@ async fn remember(state: &AppState, catalog: &Catalog, visitor: Option<&Session>
 }
 
 /// Renders with the bundles the recognition ran on, even if others were published since.
-fn render(catalog: &Catalog, r: &Recognition, view: &View, museum: Option<&str>, cached: bool) -> RecognizeData {
+pub fn render(catalog: &Catalog, r: &Recognition, view: &View, museum: Option<&str>, cached: bool) -> RecognizeData {
     // Every exhibit is looked up in the museum it came from.
     let lookup = |key: &ExhibitKey| catalog.exhibit(key).map(|(b, e)| view.summary(b, e));
     let (exhibit, confidence, reason) = match &r.decision {

@@ -5,7 +5,6 @@
 //! real `index-builder` binary for jobs; a local HTTP server plays the
 //! museum's image host (with a redirect into the cloud metadata range).
 
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -14,13 +13,6 @@ use crate::common::*;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-fn jpeg(id: &str) -> Vec<u8> {
-    let record = museum_fixtures::records().into_iter().find(|r| r.id == id).unwrap();
-    let mut out = std::io::Cursor::new(Vec::new());
-    museum_fixtures::render(&record, 0).write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
-    out.into_inner()
-}
 
 /// The museum's own web server: images, a redirect to the metadata address, a IIIF manifest.
 fn image_host() -> String {
@@ -67,56 +59,6 @@ fn image_host() -> String {
     .run();
     tokio::spawn(server);
     base
-}
-
-fn collection_zip(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (name, bytes) in files {
-        w.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
-        w.write_all(bytes).unwrap();
-    }
-    w.finish().unwrap().into_inner()
-}
-
-async fn wait_job(base: &str, museum: &str, key: &str, job: &str) -> (Value, Vec<String>) {
-    let deadline = Instant::now() + Duration::from_secs(240);
-    let mut stages = Vec::new();
-    loop {
-        let (status, body) =
-            call_json(Method::GET, &format!("{base}/api/v1/admin/museums/{museum}/jobs/{job}"), Some(key), None).await;
-        assert_eq!(status, 200, "{body}");
-        let job = &body["data"];
-        if let Some(stage) = job["progress"]["stage"].as_str()
-            && stages.last().is_none_or(|s| s != stage)
-        {
-            stages.push(stage.to_owned());
-        }
-        if job["state"] != "running" {
-            return (job.clone(), stages);
-        }
-        assert!(Instant::now() < deadline, "job {job} did not finish");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until the server serves `version` for `museum`.
-async fn wait_serving(base: &str, key: &str, museum: &str, version: &str) -> Duration {
-    let started = Instant::now();
-    loop {
-        let (_, body) =
-            call_json(Method::GET, &format!("{base}/api/v1/admin/museums/{museum}/versions"), Some(key), None).await;
-        if body["data"]["serving"] == version {
-            return started.elapsed();
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "{museum} never served {version}: {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Sends a multipart form with an admin key; the answer's JSON body.
-async fn send_form(method: Method, url: &str, key: &str, form: reqwest::multipart::Form) -> Value {
-    let res = reqwest::Client::new().request(method, url).bearer_auth(key).multipart(form).send().await.unwrap();
-    res.json().await.unwrap()
 }
 
 async fn recognise(base: &str, id: &str, museum: Option<&str>) -> Value {

@@ -549,6 +549,12 @@ async fn every_route_in_the_openapi_document_answers_as_documented() {
                 let body = if method == reqwest::Method::POST { body } else { None };
                 call_json(method.clone(), url, Some(&token), body).await
             };
+            // The demo museum has no logo (console_api.rs sets one and gets it).
+            if template.ends_with("/logo") {
+                assert_eq!((status, body["error"].as_str()), (404, Some("logo_not_found")), "{method} {template}");
+                exercised += 1;
+                continue;
+            }
             assert_eq!(status, 200, "{method} {template}: {body}");
             // Documented success shape: the envelope with errcode 0 (JSON routes).
             let documented = op["responses"]["200"]["content"].as_object().unwrap();

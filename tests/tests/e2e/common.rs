@@ -451,3 +451,64 @@ impl TestApp {
         body["data"]["api_key"].as_str().expect("api_key").to_owned()
     }
 }
+
+/// A catalog image of demo exhibit `id`, as a JPEG.
+pub fn jpeg(id: &str) -> Vec<u8> {
+    let record = museum_fixtures::records().into_iter().find(|r| r.id == id).unwrap();
+    let mut out = std::io::Cursor::new(Vec::new());
+    museum_fixtures::render(&record, 0).write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+/// A zip holding `files`.
+pub fn collection_zip(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, bytes) in files {
+        w.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+        w.write_all(bytes).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+/// Polls an admin job until it ends; the job and the stages it went through.
+pub async fn wait_job(base: &str, museum: &str, key: &str, job: &str) -> (serde_json::Value, Vec<String>) {
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let mut stages = Vec::new();
+    loop {
+        let (status, body) =
+            call_json(reqwest::Method::GET, &format!("{base}/api/v1/admin/museums/{museum}/jobs/{job}"), Some(key), None).await;
+        assert_eq!(status, 200, "{body}");
+        let job = &body["data"];
+        if let Some(stage) = job["progress"]["stage"].as_str()
+            && stages.last().is_none_or(|s| s != stage)
+        {
+            stages.push(stage.to_owned());
+        }
+        if job["state"] != "running" {
+            return (job.clone(), stages);
+        }
+        assert!(Instant::now() < deadline, "job {job} did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the server serves `version` for `museum`.
+pub async fn wait_serving(base: &str, key: &str, museum: &str, version: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (_, body) =
+            call_json(reqwest::Method::GET, &format!("{base}/api/v1/admin/museums/{museum}/versions"), Some(key), None).await;
+        if body["data"]["serving"] == version {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{museum} never served {version}: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Sends a multipart form with an admin key; the answer's JSON body.
+pub async fn send_form(method: reqwest::Method, url: &str, key: &str, form: reqwest::multipart::Form) -> serde_json::Value {
+    let res = reqwest::Client::new().request(method, url).bearer_auth(key).multipart(form).send().await.unwrap();
+    res.json().await.unwrap()
+}

@@ -14,10 +14,13 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod browser;
 mod common;
+mod console;
 
 mod admin;
 mod api;
+mod console_api;
 mod eval;
 mod media;
 mod miniprogram;

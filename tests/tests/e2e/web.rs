@@ -4,30 +4,19 @@
 //! searches the collection, and is refused politely. Every test saves
 //! screenshots under `target/screenshots/web/` for a person to look at.
 
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
-use fantoccini::{Client, ClientBuilder, Locator};
-use futures_util::FutureExt;
+use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 
+use crate::browser::*;
 use crate::common::*;
 
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
-/// A phone: the page is designed for this viewport first.
-const VIEWPORT: (u32, u32) = (390, 844);
-/// Screenshots at a phone's density (780x1688 pixels).
-const PIXEL_RATIO: f64 = 2.0;
-const MOBILE_UA: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) \
-     Chrome/126.0 Mobile Safari/537.36";
-/// The longest any one step may take (recognition on a busy 2-core machine included).
-const WAIT: Duration = Duration::from_secs(45);
+/// The page is designed for a phone's viewport first.
+const VIEWPORT: (u32, u32) = (PHONE.width, PHONE.height);
 
 #[tokio::test]
 async fn visitor_page_recognises_an_uploaded_photo() {
@@ -50,7 +39,7 @@ async fn visitor_page_recognises_an_uploaded_photo() {
     let title_en = english["data"]["title"].as_str().unwrap().to_owned();
     assert_ne!(title_zh, title_en);
 
-    with_browser(|client| async move {
+    with_browser(PHONE, None, |client| async move {
         open_page(&client, &app.address, "zh").await;
         screenshot(&client, "home-zh").await;
 
@@ -127,7 +116,7 @@ async fn visitor_page_searches_the_collection() {
     let first_id = items[0]["id"].as_str().unwrap().to_owned();
     let first_title = items[0]["title"].as_str().unwrap().to_owned();
 
-    with_browser(|client| async move {
+    with_browser(PHONE, None, |client| async move {
         open_page(&client, &app.address, "zh").await;
         // With no query, the page lists the whole collection.
         wait_for(
@@ -193,7 +182,7 @@ async fn visitor_page_shows_tips_when_nothing_matches() {
         .save(&path)
         .unwrap();
 
-    with_browser(|client| async move {
+    with_browser(PHONE, None, |client| async move {
         open_page(&client, &app.address, "en").await;
         client.find(Locator::Css("#photo")).await.unwrap().send_keys(path.to_str().unwrap()).await.unwrap();
         assert_eq!(outcome(&client).await, "no-match", "a gradient was recognised as an exhibit");
@@ -209,109 +198,6 @@ async fn visitor_page_shows_tips_when_nothing_matches() {
     .await;
 }
 
-// ---- the browser ------------------------------------------------------------------
-
-/// Whether to run: chromedriver must be there (setup installs it), unless
-/// `MUSEUM_SKIP_BROWSER=1` says to skip the browser tests on purpose.
-fn chromedriver_present() -> bool {
-    if std::env::var("MUSEUM_SKIP_BROWSER").is_ok_and(|v| v == "1") {
-        eprintln!("SKIPPED: MUSEUM_SKIP_BROWSER=1");
-        return false;
-    }
-    assert!(
-        Path::new(CHROMEDRIVER).is_file(),
-        "{CHROMEDRIVER} is not installed: run scripts/setup.sh (chromium, chromium-driver), or set MUSEUM_SKIP_BROWSER=1"
-    );
-    true
-}
-
-/// `chromedriver` on a free port, in a process group of its own so that
-/// nothing it started outlives the test.
-struct ChromeDriver {
-    child: Child,
-    port: u16,
-}
-
-impl ChromeDriver {
-    fn start() -> Self {
-        use std::os::unix::process::CommandExt;
-        let port = free_port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("chromedriver starts");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen on port {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self { child, port }
-    }
-}
-
-impl Drop for ChromeDriver {
-    fn drop(&mut self) {
-        // The whole group: chromedriver and any browser a failed session left behind.
-        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `body` with a fresh phone-sized Chromium; the browser session is
-/// closed and chromedriver stopped whether or not `body` panics.
-async fn with_browser<F, Fut>(body: F)
-where
-    F: FnOnce(Client) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let profile = tempfile::tempdir().unwrap();
-    let driver = ChromeDriver::start();
-    let args = [
-        "--headless".to_owned(),
-        "--no-sandbox".to_owned(),
-        "--disable-gpu".to_owned(),
-        "--disable-quic".to_owned(),
-        "--no-first-run".to_owned(),
-        "--disable-background-networking".to_owned(),
-        "--disable-component-update".to_owned(),
-        "--disable-sync".to_owned(),
-        "--disable-dev-shm-usage".to_owned(),
-        format!("--user-data-dir={}", profile.path().display()),
-        format!("--window-size={},{}", VIEWPORT.0, VIEWPORT.1),
-        "--lang=en-US".to_owned(),
-    ];
-    let capabilities = json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": CHROMIUM,
-            "args": args,
-            "mobileEmulation": {
-                "deviceMetrics": { "width": VIEWPORT.0, "height": VIEWPORT.1, "pixelRatio": PIXEL_RATIO, "touch": true },
-                "userAgent": MOBILE_UA,
-            },
-        },
-    });
-    let Value::Object(capabilities) = capabilities else { unreachable!() };
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(capabilities)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .expect("a Chromium session");
-    let outcome = AssertUnwindSafe(body(client.clone())).catch_unwind().await;
-    if let Err(e) = client.close().await {
-        eprintln!("closing the browser: {e}");
-    }
-    drop(driver);
-    drop(profile);
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
-
 /// Loads the page, waits for it to be ready and chooses the demo museum and `lang`.
 async fn open_page(client: &Client, base: &str, lang: &str) {
     client.goto(&format!("{base}/")).await.unwrap();
@@ -320,22 +206,6 @@ async fn open_page(client: &Client, base: &str, lang: &str) {
     client.find(Locator::Css("#lang")).await.unwrap().select_by_value(lang).await.unwrap();
     let script = format!("return document.documentElement.lang === {} || null", json!(lang));
     wait_for(client, "the page in the chosen language", &script).await;
-}
-
-/// Runs `script` until it returns something other than null or false.
-async fn wait_for(client: &Client, what: &str, script: &str) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let value = client.execute(script, vec![]).await.unwrap();
-        if !value.is_null() && value != Value::Bool(false) {
-            return value;
-        }
-        if Instant::now() > deadline {
-            let page = client.execute("return document.body.innerText", vec![]).await.unwrap_or_default();
-            panic!("timed out after {WAIT:?} waiting for {what}; the page says:\n{}", page.as_str().unwrap_or(""));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// What the result panel shows once the page is done: `card`, `ambiguous`, `no-match` or `error`.
@@ -391,19 +261,8 @@ async fn press(client: &Client, key: Key) {
     client.perform_actions(keys).await.unwrap();
 }
 
-async fn text_of(client: &Client, css: &str) -> String {
-    client.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
-}
-
-async fn attr_of(client: &Client, css: &str, name: &str) -> String {
-    let element = client.find(Locator::Css(css)).await.unwrap();
-    element.attr(name).await.unwrap().unwrap_or_else(|| panic!("{css} has no {name} attribute"))
-}
-
-fn screenshot_dir() -> PathBuf {
-    let dir = workspace_root().join("target/screenshots/web");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn shots() -> PathBuf {
+    screenshot_dir("web")
 }
 
 /// The viewport as the visitor sees it (once a smooth scroll has come to rest).
@@ -417,7 +276,7 @@ async fn screenshot(client: &Client, name: &str) {
         last = now;
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    let path = screenshot_dir().join(format!("{name}.png"));
+    let path = shots().join(format!("{name}.png"));
     std::fs::write(&path, client.screenshot().await.unwrap()).unwrap();
     println!("screenshot: {}", path.display());
 }
@@ -432,13 +291,13 @@ async fn full_page_screenshot(client: &Client, name: &str) {
     set_viewport_height(client, u64::from(VIEWPORT.1)).await;
     // Back where the visitor was.
     client.execute("window.scrollTo(arguments[0][0], arguments[0][1])", vec![scroll]).await.unwrap();
-    let path = screenshot_dir().join(format!("{name}.png"));
+    let path = shots().join(format!("{name}.png"));
     std::fs::write(&path, png.unwrap()).unwrap();
     println!("screenshot: {}", path.display());
 }
 
 async fn set_viewport_height(client: &Client, height: u64) {
-    let metrics = json!({ "width": VIEWPORT.0, "height": height, "deviceScaleFactor": PIXEL_RATIO, "mobile": true });
+    let metrics = json!({ "width": VIEWPORT.0, "height": height, "deviceScaleFactor": PHONE.phone.unwrap_or(1.0), "mobile": true });
     client.issue_cmd(Cdp { cmd: "Emulation.setDeviceMetricsOverride", params: metrics }).await.unwrap();
 }
 
