@@ -36,6 +36,29 @@ if [ -n "${REBUILD:-}" ] || [ "$(published_model)" != "$configured_model" ] \
   echo "$records_sha" > "$stamp"
 fi
 
+# A small collection to onboard through the console (/console): a CSV of six
+# demo exhibits, one without a title and one whose image is missing from the
+# zip, so the validation report has something to say; rebuilt each run.
+python3 - "$VAR/demo" <<'PY'
+import csv, json, sys, zipfile, pathlib
+demo = pathlib.Path(sys.argv[1]); out = demo / "onboarding"; out.mkdir(exist_ok=True)
+records = {r["id"]: r for r in json.load(open(demo / "exhibits.json"))}
+rows, images = [], []
+for n, src in enumerate(["pd-002", "pd-005", "pd-008", "pd-011", "pd-014", "pd-017"], 1):
+    r = records[src]; image = r["images"][0]
+    row = {"id": f"my-{n:03}", "accession_number": f"MY-{n}", "title_en": r["title"].get("en", ""),
+           "title_zh": r["title"].get("zh", ""), "period_en": r.get("period", {}).get("en", ""),
+           "description_en": r.get("description", {}).get("en", ""), "images": image}
+    if n == 5: row["title_en"] = row["title_zh"] = ""        # rejected: missing title
+    if n == 6: row["images"] = "not-in-the-zip.jpg"          # rejected: image not found
+    else: images.append(image)
+    rows.append(row)
+with open(out / "records.csv", "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=list(rows[0])); w.writeheader(); w.writerows(rows)
+with zipfile.ZipFile(out / "images.zip", "w") as z:
+    for image in images: z.write(demo / "images" / image, image)
+PY
+
 # Redis: use one already listening on the configured port, else start our own.
 REDIS_PORT=${REDIS_PORT:-6379}
 if ! redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
@@ -59,7 +82,9 @@ export APP__WECHAT__BASE_URL="http://127.0.0.1:$WECHAT_PORT"
 
 PORT=${APP__SERVER__PORT:-8080}
 cat <<EOT
-serving on http://127.0.0.1:$PORT (Ctrl-C to stop): open it in a browser for the visitor page; or try:
+serving on http://127.0.0.1:$PORT (Ctrl-C to stop): open it in a browser for the visitor page;
+the museum console is http://127.0.0.1:$PORT/console (log in with the operator key $APP__ADMIN__OPERATOR_KEY,
+create a museum, log in with its key, onboard var/demo/onboarding/records.csv + images.zip); or try:
   curl -F file=@var/demo/photos/pd-006-visitor.jpg -F lang=en http://127.0.0.1:$PORT/api/v1/recognize
   CODE=\$(curl -s -X POST http://127.0.0.1:$WECHAT_PORT/fake/login | sed 's/.*"code":"\([^"]*\)".*/\1/')   # what wx.login() gives
   curl -s -H 'content-type: application/json' -d "{\"code\":\"\$CODE\"}" http://127.0.0.1:$PORT/api/v1/session

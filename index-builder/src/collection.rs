@@ -134,13 +134,16 @@ fn load(records: &Path, images_dir: &Path, museum: &str, keep_media: bool) -> Re
             reasons.push("no images".to_owned());
         }
         for name in &record.images {
+            // Checked against the published images under the lock (keep_media).
+            if keep_media && relative_inside_missing(images_dir, name) {
+                continue;
+            }
             if let Err(reason) = check_image(images_dir, name, &fetch_errors) {
                 reasons.push(format!("image {name}: {reason}"));
             }
         }
         for (lang, name) in &record.audio {
-            let published = keep_media && crate::media::relative_inside(name).is_ok_and(|p| !images_dir.join(p).exists());
-            if published {
+            if keep_media && relative_inside_missing(images_dir, name) {
                 continue;
             }
             if let Err(reason) = crate::media::check_audio(images_dir, lang, name) {
@@ -169,6 +172,11 @@ fn load(records: &Path, images_dir: &Path, museum: &str, keep_media: bool) -> Re
         rejected,
         total,
     })
+}
+
+/// A name inside `dir` that names no file there (a change's reference to a published file).
+fn relative_inside_missing(dir: &Path, name: &str) -> bool {
+    !is_url(name) && crate::media::relative_inside(name).is_ok_and(|p| !dir.join(p).exists())
 }
 
 /// Where fetched copies of URL images live inside an images folder.

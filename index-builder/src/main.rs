@@ -167,7 +167,7 @@ enum Command {
         #[arg(long)]
         no_publish: bool,
         /// Published exhibits keep what a record does not replace: their
-        /// images when it names none, their audio guides in the languages
+        /// images when it names none (`"images": []`), their audio guides in the languages
         /// it does not name (an audio name that is not a file here must be
         /// the published guide's).
         #[arg(long)]

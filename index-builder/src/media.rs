@@ -274,6 +274,8 @@ fn render_record(media_dir: &Path, sources: &MediaSources, record: &ExhibitRecor
             }
             media.images = before.images.clone();
         }
+        // Kept from a version written before media: it had no renditions.
+        None if keeps_images => {}
         _ => {
             for name in &record.images {
                 let err = |reason: String| MediaError::Image { exhibit: record.id.clone(), image: name.clone(), reason };
@@ -296,9 +298,12 @@ fn render_record(media_dir: &Path, sources: &MediaSources, record: &ExhibitRecor
     let kept_audio = sources.kept_audio.and_then(|k| k.get(&record.id));
     for (lang, name) in &record.audio {
         let before = published.and_then(|(_, _, m)| m.audio.get(lang));
-        if let (Some(before), true) = (before, kept_audio.is_some_and(|k| k.contains(lang))) {
-            carry_file(before, &mut files)?;
-            media.audio.insert(lang.clone(), before.clone());
+        if kept_audio.is_some_and(|k| k.contains(lang)) {
+            // Kept from a version before media: the card keeps the record's name, as then.
+            if let Some(before) = before {
+                carry_file(before, &mut files)?;
+                media.audio.insert(lang.clone(), before.clone());
+            }
             continue;
         }
         let bytes = std::fs::read(images_dir.join(name)).map_err(io(format!("reading audio {name}")))?;

@@ -101,7 +101,7 @@ pub fn apply_changes(
     }
 
     // Embed the new images with the published projection.
-    let to_embed = Collection { records: reimaged, ..upserts.clone() };
+    let to_embed = Collection { records: reimaged, positions: Vec::new(), ..upserts.clone() };
     let new = embed_images(recognizer, &to_embed, current.local.is_some(), 8, progress)?;
     vectors.extend(current.manifest.projection.apply_all(&new.raw));
     entries.extend(new.entries);
@@ -171,33 +171,53 @@ struct Kept {
 }
 
 /// Completes each upserted record from the published exhibit: no images
-/// named -> the published ones; a published audio guide in a language the
-/// record does not name stays; an audio name that is no file of the change
-/// must be that language's published guide. A record with no images for an
-/// exhibit that is not published is refused (nothing to keep).
+/// named (or exactly the published ones, not sent again) -> the published
+/// ones; a published audio guide in a language the record does not name
+/// stays; an audio name that is no file of the change must be that
+/// language's published guide. A record of an exhibit that is not published
+/// keeps nothing: what it names must have been sent (each failure a reason).
 fn keep_published(current: &Bundle, upserts: &Collection) -> Result<Kept, BuildError> {
     let mut kept = Kept::default();
     let mut records = Vec::with_capacity(upserts.records.len());
     let mut issues = Vec::new();
+    let sent = |name: &str| crate::media::relative_inside(name).is_ok_and(|p| upserts.images_dir.join(p).is_file());
     for (n, record) in upserts.records.iter().enumerate() {
         let position = upserts.positions.get(n).copied().unwrap_or(n + 1);
+        let mut record = record.clone();
+        let mut reasons = Vec::new();
         let Some(published) = current.exhibit(&record.id) else {
+            // A new exhibit keeps nothing: everything it names must have been sent.
             if record.images.is_empty() {
-                return Err(BuildError::UnknownExhibit(record.id.clone()));
+                reasons.push("no images (a new exhibit needs its image)".to_owned());
             }
-            records.push(record.clone());
+            for name in record.images.iter().filter(|n| !sent(n)) {
+                reasons.push(format!("image {name}: not sent with the change"));
+            }
+            for (lang, name) in &record.audio {
+                if let Err(reason) = crate::media::check_audio(&upserts.images_dir, lang, name) {
+                    reasons.push(format!("audio {name}: {reason}"));
+                }
+            }
+            if reasons.is_empty() {
+                records.push(record);
+            } else {
+                issues.push(builder_protocol::RecordIssue { position, id: Some(record.id.clone()), reasons });
+            }
             continue;
         };
-        let mut record = record.clone();
-        if record.images.is_empty() {
+        // No images, or exactly the published ones unsent: they stay.
+        let unsent: Vec<&String> = record.images.iter().filter(|n| !sent(n)).collect();
+        if record.images.is_empty() || (unsent.len() == record.images.len() && record.images == published.images) {
             record.images = published.images.clone();
             kept.images.insert(record.id.clone());
+        } else {
+            for name in unsent {
+                reasons.push(format!("image {name}: not sent with the change, and not among its published images"));
+            }
         }
         let mut langs = HashSet::new();
-        let mut reasons = Vec::new();
         for (lang, name) in &record.audio {
-            let sent = crate::media::relative_inside(name).is_ok_and(|p| upserts.images_dir.join(p).is_file());
-            if sent {
+            if sent(name) {
                 continue;
             }
             if published.audio.get(lang) == Some(name) {

@@ -89,6 +89,29 @@ impl Failure {
             _ => &self.message,
         }
     }
+
+    /// [`Self::public_message`] with the rejected records' reasons, so a
+    /// person reading it knows what to fix (the first few records).
+    pub fn explained(&self) -> String {
+        const SHOWN: usize = 5;
+        let message = self.public_message();
+        if self.kind == FailureKind::Internal || self.issues.is_empty() {
+            return message.to_owned();
+        }
+        let mut parts: Vec<String> = self
+            .issues
+            .iter()
+            .take(SHOWN)
+            .map(|i| {
+                let who = i.id.as_deref().map_or_else(|| format!("record {}", i.position), |id| format!("`{id}`"));
+                format!("{who}: {}", i.reasons.join("; "))
+            })
+            .collect();
+        if self.issues.len() > SHOWN {
+            parts.push(format!("and {} more", self.issues.len() - SHOWN));
+        }
+        format!("{message} ({})", parts.join(" | "))
+    }
 }
 
 /// The lifecycle jobs the server runs through the builder.
@@ -231,6 +254,28 @@ mod tests {
         assert_eq!(failed.to_line(), r#"{"event":"failed","kind":"invalid","message":"x"}"#);
         assert_eq!(Event::from_line("not json"), None);
         assert!(!Event::Progress { stage: "s".into(), done: 0, total: 0 }.is_final());
+    }
+
+    #[test]
+    fn a_rejection_says_what_to_fix() {
+        let issue = |position, id: Option<&str>| RecordIssue {
+            position,
+            id: id.map(str::to_owned),
+            reasons: vec!["missing title".into(), "image a.jpg: not found".into()],
+        };
+        let f = Failure {
+            kind: FailureKind::Invalid,
+            message: "1 of 1 records rejected".into(),
+            issues: vec![issue(1, Some("pd-1")), issue(2, None)],
+        };
+        assert_eq!(
+            f.explained(),
+            "1 of 1 records rejected (`pd-1`: missing title; image a.jpg: not found | record 2: missing title; image a.jpg: not found)"
+        );
+        let many = Failure { issues: (1..=7).map(|n| issue(n, None)).collect(), ..f.clone() };
+        assert!(many.explained().ends_with("| and 2 more)"), "{}", many.explained());
+        let internal = Failure { kind: FailureKind::Internal, ..f };
+        assert!(!internal.explained().contains("missing title"));
     }
 
     #[test]

@@ -95,6 +95,9 @@ pub struct Recognition {
     pub candidates: Vec<Candidate>,
     pub bundle_version: String,
     pub timings: Timings,
+    /// Whether the closer look ran (the first look decided nothing).
+    #[serde(default)]
+    pub closer_look: bool,
 }
 
 impl Recognition {
@@ -274,7 +277,7 @@ impl Recognizer {
             [one] => one.version().to_owned(),
             many => scope_label(many),
         };
-        Ok(Recognition { decision, candidates, bundle_version, timings })
+        Ok(Recognition { decision, candidates, bundle_version, timings, closer_look: photo.closer })
     }
 
     /// Every exhibit the search reached, with its best score over all crops and

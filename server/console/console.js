@@ -2345,7 +2345,7 @@
             `${inliers ?? "—"} (bar ${bar ?? "—"}) `,
             h("span", { class: "small", text: reaches ? "reaches it" : "below it" }),
           ),
-          h("td", {}, crop ? cropWords(crop) : c.crop === undefined ? "whole photo" : "—", str(c.image) ? h("span", { class: "muted small block", text: `image ${c.image}` }) : null),
+          h("td", {}, crop ? cropWords(crop) : c.crop === undefined || c.crop === null ? "keypoint vote (no window)" : "—", str(c.image) ? h("span", { class: "muted small block", text: `image ${c.image}` }) : null),
         );
       }),
     );

@@ -98,13 +98,19 @@ pub async fn try_photo(
     museum: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let upload = read_upload(&req, payload, state.settings.server.max_upload_bytes).await?;
+    // Limited like a visitor's recognition, by the museum trying.
+    let limits = &state.settings.limits;
+    state.limiter.check("try-museum", &museum, limits.visitor_recognize_per_minute).await?;
+    let upload_timeout = std::time::Duration::from_millis(limits.upload_timeout_ms);
+    let upload = tokio::time::timeout(upload_timeout, read_upload(&req, payload, state.settings.server.max_upload_bytes))
+        .await
+        .map_err(|_| ApiError::UploadTimeout)??;
     let file = upload.file.ok_or(ApiError::MissingFile)?;
     if file.is_empty() {
         return Err(ApiError::EmptyFile);
     }
     let view = View::new(&state, &req, lang_param(upload.lang.as_deref())?);
-    let catalog = state.ready_catalog().map_err(|_| ApiError::NotPublished(museum.to_string()))?;
+    let catalog = state.ready_catalog()?;
     let bundle = catalog.museum(&museum).cloned().ok_or_else(|| ApiError::NotPublished(museum.to_string()))?;
     let (recognition, _) = on_queue(&state, vec![bundle.clone()], std::sync::Arc::new(file), None).await?;
     let answer = render(&catalog, &recognition, &view, Some(&museum), false);
@@ -135,8 +141,6 @@ pub async fn try_photo(
         (Decision::Matched { .. }, _) => "similarity",
         _ => "none",
     };
-    let closer_look = recognition.candidates.iter().any(|c| c.crop.is_some_and(|i| i as usize >= settings.crops.len()))
-        || !matches!(recognition.decision, Decision::Matched { .. });
     Ok(ok(json!({
         "answer": answer,
         "diagnostics": {
@@ -148,7 +152,7 @@ pub async fn try_photo(
                 "min_inliers": cal.min_inliers,
                 "inlier_lead": cal.inlier_lead,
             },
-            "closer_look": closer_look && !settings.more_crops.is_empty(),
+            "closer_look": recognition.closer_look,
             "crops": crops.iter().map(|c| json!({ "left": c.left, "top": c.top, "width": c.width, "height": c.height })).collect::<Vec<_>>(),
             "candidates": candidates,
             "decided_by": decided_by,
@@ -168,8 +172,9 @@ pub struct Problem {
     pub with: Vec<String>,
 }
 
-/// What the calibration and the catalog's images say about one exhibit.
-pub fn problems(bundle: &Bundle, id: &str) -> Vec<Problem> {
+/// What the calibration and the catalog's images (`views`: the exhibit's
+/// entries in `bundle.vectors`) say about one exhibit.
+pub fn problems(bundle: &Bundle, id: &str, views: &[usize]) -> Vec<Problem> {
     let cal = &bundle.manifest.calibration;
     let mut out = Vec::new();
     let confusers = cal.confusers_of(id);
@@ -186,9 +191,8 @@ pub fn problems(bundle: &Bundle, id: &str) -> Vec<Problem> {
             with: confusers.to_vec(),
         });
     }
-    let views: Vec<usize> = (0..bundle.vectors.len()).filter(|&i| bundle.vectors[i].exhibit == id).collect();
     if let Some(local) = &bundle.local {
-        for &i in &views {
+        for &i in views {
             let n = local.keypoints_of(i);
             if n < FEW_KEYPOINTS {
                 out.push(Problem {
@@ -226,16 +230,27 @@ pub async fn health(
     let bundle = served(&state, &museum)?;
     let view = View::new(&state, &req, lang_param(None)?);
     let b = bundle.clone();
-    let found: Vec<(String, Vec<Problem>)> =
-        web::block(move || b.exhibits().iter().map(|e| (e.id.clone(), problems(&b, &e.id))).collect())
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
+    let found: Vec<(String, Vec<Problem>)> = web::block(move || {
+        // Each exhibit's views, in one pass over the catalog's images.
+        let mut views: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, v) in b.vectors.iter().enumerate() {
+            views.entry(v.exhibit.as_str()).or_default().push(i);
+        }
+        b.exhibits()
+            .iter()
+            .map(|e| (e.id.clone(), problems(&b, &e.id, views.get(e.id.as_str()).map_or(&[], Vec::as_slice))))
+            .collect()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?;
     let mut counts: BTreeMap<&str, usize> =
         ["look_alike", "few_keypoints", "single_view"].into_iter().map(|k| (k, 0)).collect();
     let mut findings = Vec::new();
     for (id, problems) in found.into_iter().filter(|(_, p)| !p.is_empty()) {
-        for p in &problems {
-            *counts.entry(p.kind).or_default() += 1;
+        // Exhibits with each kind of problem (an exhibit counted once per kind).
+        let kinds: std::collections::BTreeSet<&str> = problems.iter().map(|p| p.kind).collect();
+        for kind in kinds {
+            *counts.entry(kind).or_default() += 1;
         }
         let summary = bundle.exhibit(&id).map(|e| view.summary(&bundle, e));
         findings.push(json!({

@@ -367,7 +367,7 @@ impl Jobs {
                 }
                 Err(f) => {
                     job.state = JobState::Failed;
-                    job.error = Some(f.public_message().to_owned());
+                    job.error = Some(f.explained());
                     job.error_kind = Some(f.kind);
                 }
             }

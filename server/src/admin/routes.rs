@@ -560,7 +560,10 @@ async fn switch(
                 version: version.clone(),
             };
             let dir = state.registry.museum_dir(museum);
-            blocking(move || super::audit::append(&dir, &[entry])).await?;
+            // Best effort: the version is published whether or not its line is written.
+            if let Err(e) = blocking(move || super::audit::append(&dir, &[entry])).await {
+                tracing::warn!(error = %e, "version history not recorded");
+            }
             Ok(ok(json!({ "published": version })))
         }
         other => Err(ApiError::Internal(anyhow::anyhow!("index-builder {command} answered {other:?}"))),
@@ -685,7 +688,7 @@ fn check_record(record: &serde_json::Map<String, serde_json::Value>, id: &str) -
 
 /// Saves the record, its images and audio guides under `dir`, checks what
 /// the API document says of them ([`check_record`]), and says how
-/// `index-builder upsert` is to read them. A change to a served exhibit
+/// `index-builder upsert` is to read them. A change to a published exhibit
 /// keeps what it does not replace (`--keep-media`): the images when it sends
 /// and names none (a text edit), the audio guides of languages it does not name.
 async fn upsert_args(
@@ -698,13 +701,17 @@ async fn upsert_args(
 ) -> Result<Vec<String>, ApiError> {
     tokio::fs::create_dir_all(dir).await.map_err(|e| ApiError::Internal(e.into()))?;
     let form: ChangeForm = read_form(req, payload, state.settings.server.max_upload_bytes * 8).await?;
+    // Names no earlier change used: a published exhibit's files are named
+    // by the change that sent them, and a name the record gives that is not
+    // a file of this change means the published one.
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..12];
     let mut images = Vec::with_capacity(form.image.len());
     for (n, image) in form.image.into_iter().enumerate() {
-        images.push(keep("image", n, image, dir).await?);
+        images.push(keep(&format!("image-{tag}"), n, image, dir).await?);
     }
     let mut audio = Vec::with_capacity(form.audio.len());
     for (n, file) in form.audio.into_iter().enumerate() {
-        audio.push(keep("audio", n, file, dir).await?);
+        audio.push(keep(&format!("audio-{tag}"), n, file, dir).await?);
     }
     let mut record: serde_json::Value = serde_json::from_slice(&form.record.data)
         .map_err(|e| ApiError::InvalidParameter { name: "record", reason: format!("not JSON: {e}") })?;
@@ -729,7 +736,8 @@ async fn upsert_args(
                     .into(),
             });
         }
-        obj.remove("images");
+        // No images named: the published ones stay.
+        obj.insert("images".into(), json!([]));
     } else if !names_images {
         obj.insert("images".into(), json!(uploaded));
     }
@@ -739,9 +747,9 @@ async fn upsert_args(
         .map_err(|e| ApiError::Internal(e.into()))?;
     let mut args = lifecycle_args(state, "upsert", museum);
     args.extend(["--records".into(), records.display().to_string(), "--images".into(), dir.display().to_string()]);
-    if served {
-        args.push("--keep-media".into());
-    }
+    // What a served exhibit keeps is decided by the builder, under the
+    // museum's lock, against the version the change starts from.
+    args.push("--keep-media".into());
     Ok(args)
 }
 

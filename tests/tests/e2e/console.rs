@@ -348,7 +348,7 @@ async fn one_museums_key_sees_nothing_of_another_museum_in_the_console() {
                fetch('/api/v1/admin/museums/palace-demo/' + p, { headers: { Authorization: 'Bearer ' + key } }) \
                  .then(r => r.json().then(b => r.status + ' ' + b.error)))).then(done, e => done(String(e)))";
         let answers = client.execute_async(script, vec![]).await.unwrap();
-        assert_eq!(answers, json!(["403 admin_forbidden"; 4]), "{answers}");
+        assert_eq!(answers, json!(vec!["403 admin_forbidden"; 4]), "{answers}");
         // The API says the same to the same key.
         let (status, body) = call_json(reqwest::Method::GET, format!("{base}/api/v1/admin/museums/{DEMO}/versions"), Some(&other), None).await;
         assert_eq!((status, body["error"].as_str()), (403, Some("admin_forbidden")));

@@ -116,10 +116,29 @@ async fn a_text_edit_keeps_the_published_images_and_audio_and_a_guide_can_be_add
     assert_eq!(fr.status(), 200);
     assert_eq!(fr.bytes().await.unwrap().as_ref(), wav().as_slice());
 
-    // An audio name that was neither sent nor published: the job says why, nothing changes.
+    // The stored record sent back whole (its published image and guide names) with one
+    // more guide: what it names and did not send is the published files, none replaced.
     let mut record = with_fr["record"].clone();
+    record["audio"]["de"] = json!("guide-de.wav");
+    let mut german = wav();
+    german.extend_from_slice(&[1, 2, 3, 4]);
+    let form = Form::new()
+        .part("record", record_part(&record))
+        .part("audio", Part::bytes(german.clone()).file_name("guide-de.wav").mime_str("audio/wav").unwrap());
+    let job = change(&app, &key, "pd-006", form).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    wait_serving(&app.address, &key, DEMO, job["result"]["version"].as_str().unwrap()).await;
+    let with_de = stored(&app, &key, "pd-006").await;
+    let audio_de = with_de["media"]["audio"].as_object().unwrap();
+    assert_eq!(audio_de.get("fr"), audio.get("fr"), "the French guide is the one published: {with_de}");
+    let de = reqwest::get(audio_de["de"].as_str().unwrap()).await.unwrap().bytes().await.unwrap();
+    assert_eq!(de.as_ref(), german.as_slice());
+    assert_eq!(with_de["media"]["images"], images_before);
+
+    // An audio name that was neither sent nor published: the job says why, nothing changes.
+    let mut record = with_de["record"].clone();
     record.as_object_mut().unwrap().remove("images");
-    record["audio"] = json!({ "de": "nowhere.mp3" });
+    record["audio"] = json!({ "it": "nowhere.mp3" });
     let job = change(&app, &key, "pd-006", Form::new().part("record", record_part(&record))).await;
     assert_eq!(job["state"], "failed", "{job}");
     assert!(job["error"].as_str().unwrap().contains("nowhere.mp3"), "{job}");
@@ -162,11 +181,12 @@ async fn a_text_edit_keeps_the_published_images_and_audio_and_a_guide_can_be_add
 #[tokio::test]
 async fn trying_a_photo_shows_what_the_recognizer_saw_and_counts_nowhere() {
     let (app, key) = demo_with_admin().await;
+    let try_url = app.url(&format!("/api/v1/admin/museums/{DEMO}/try"));
     let try_photo = |bytes: Vec<u8>| {
         let form = Form::new()
             .part("file", Part::bytes(bytes).file_name("photo.jpg").mime_str("image/jpeg").unwrap())
             .text("lang", "en");
-        send_form(Method::POST, &app.url(&format!("/api/v1/admin/museums/{DEMO}/try")), &key, form)
+        send_form(Method::POST, &try_url, &key, form)
     };
     let body = try_photo(photo_of("pd-013", 2)).await;
     let (answer, diag) = (&body["data"]["answer"], &body["data"]["diagnostics"]);
