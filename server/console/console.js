@@ -22,8 +22,6 @@
   const LIVE_WAIT_MS = 180000;
   /** Consecutive failed polls (network, 5xx) tolerated before giving up. */
   const POLL_FAILURES = 20;
-  const MAX_SIDE = 1600;
-  const JPEG_QUALITY = 0.85;
   const LANG_TAG = /^[A-Za-z]{2,8}(-[0-9A-Za-z]{1,8})*$/;
   const MUSEUM_ID = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
   const EXHIBIT_ID = /^[A-Za-z0-9._-]+$/;
@@ -372,30 +370,45 @@
   const admin = (museum, rest = "") => `/api/v1/admin/museums/${enc(museum)}${rest}`;
 
   /**
-   * Polls a job every POLL_MS until it is no longer running; calls
-   * `onUpdate(job)` with each answer. Resolves with the finished job, or
-   * null when `alive()` turns false. Outlives a few failed polls.
+   * GETs `path` every POLL_MS and hands each answer to `done`, until `done`
+   * returns something other than undefined: that is what it resolves with.
+   * Resolves null when `alive()` turns false or `timeoutMs` passes.
+   * Outlives POLL_FAILURES transient failures in a row (network, 5xx).
    */
-  async function pollJob(museum, jobId, { alive, onUpdate }) {
+  async function poll(path, { alive, done, timeoutMs = Infinity }) {
+    const started = Date.now();
     let failures = 0;
-    for (;;) {
+    while (Date.now() - started < timeoutMs) {
       if (!alive()) return null;
-      let job;
+      let answer;
       try {
-        job = await call("GET", admin(museum, `/jobs/${enc(jobId)}`));
+        answer = await call("GET", path);
         failures = 0;
       } catch (e) {
-        if (e instanceof ApiError && TRANSIENT.has(e.code) && ++failures < POLL_FAILURES) {
-          await sleep(POLL_MS);
-          continue;
-        }
-        throw e;
+        if (!(e instanceof ApiError && TRANSIENT.has(e.code) && ++failures < POLL_FAILURES)) throw e;
+        await sleep(POLL_MS);
+        continue;
       }
       if (!alive()) return null;
-      if (onUpdate) onUpdate(job);
-      if (job.state && job.state !== "running") return job;
+      const result = done(answer);
+      if (result !== undefined) return result;
       await sleep(POLL_MS);
     }
+    return null;
+  }
+
+  /**
+   * Polls a job until it is no longer running; calls `onUpdate(job)` with
+   * each answer. Resolves with the finished job, or null when `alive()` turns false.
+   */
+  function pollJob(museum, jobId, { alive, onUpdate }) {
+    return poll(admin(museum, `/jobs/${enc(jobId)}`), {
+      alive,
+      done: (job) => {
+        if (onUpdate) onUpdate(job);
+        return job.state && job.state !== "running" ? job : undefined;
+      },
+    });
   }
 
   /**
@@ -403,21 +416,15 @@
    * Resolves true when it does, false on giving up (or when `alive()` turns false).
    */
   async function waitServing(museum, version, { alive }) {
-    const started = Date.now();
-    let failures = 0;
-    while (Date.now() - started < LIVE_WAIT_MS) {
-      if (!alive()) return false;
-      try {
-        const profile = await call("GET", admin(museum));
-        failures = 0;
+    const served = await poll(admin(museum), {
+      alive,
+      timeoutMs: LIVE_WAIT_MS,
+      done: (profile) => {
         if (museum === state.museum) updateProfile(profile);
-        if (profile.serving_version === version) return true;
-      } catch (e) {
-        if (!(e instanceof ApiError && TRANSIENT.has(e.code) && ++failures < POLL_FAILURES)) throw e;
-      }
-      await sleep(POLL_MS);
-    }
-    return false;
+        return profile.serving_version === version ? true : undefined;
+      },
+    });
+    return served === true;
   }
 
   // ---- session ------------------------------------------------------------------------
@@ -1138,53 +1145,40 @@
     const status = $("import-status");
     const importId = str(data.import_id) || (data.job && str(data.job.id));
     state.imp.importId = importId;
-    let failures = 0;
     let finishedWithout = 0;
     say(status, "Checking the records…", { busy: true });
     try {
-      for (;;) {
-        if (epoch !== state.epoch || state.imp.importId !== importId) return;
-        let answer;
-        try {
-          answer = await call("GET", admin(museum, `/imports/${enc(importId)}`));
-          failures = 0;
-        } catch (e) {
-          if (e instanceof ApiError && TRANSIENT.has(e.code) && ++failures < POLL_FAILURES) {
-            await sleep(POLL_MS);
-            continue;
+      await poll(admin(museum, `/imports/${enc(importId)}`), {
+        alive: () => epoch === state.epoch && state.imp.importId === importId,
+        done: (answer) => {
+          const job = isObj(answer.job) ? answer.job : null;
+          const report = isReport(answer.report)
+            ? answer.report
+            : job && job.state === "succeeded" && isReport(job.result)
+              ? job.result
+              : null;
+          if (report) {
+            say(status, "The records are checked.", { kind: "ok" });
+            showReport(importId, report);
+            return true;
           }
-          throw e;
-        }
-        if (epoch !== state.epoch || state.imp.importId !== importId) return;
-        const job = isObj(answer.job) ? answer.job : null;
-        const report = isReport(answer.report)
-          ? answer.report
-          : job && job.state === "succeeded" && isReport(job.result)
-            ? job.result
-            : null;
-        if (report) {
-          say(status, "The records are checked.", { kind: "ok" });
-          showReport(importId, report);
-          return;
-        }
-        if (job && job.state === "failed") {
-          say(status, `The import stopped: ${sentence(job.error) || "no reason was given."}`, { kind: "error" });
-          return;
-        }
-        if (job && job.state === "succeeded" && ++finishedWithout > 10) {
-          say(status, "The import finished, but its report could not be read. Try the import again.", { kind: "error" });
-          return;
-        }
-        const p = job && isObj(job.progress) ? job.progress : null;
-        say(
-          status,
-          p && num(p.total)
-            ? `${stageWords(p.stage || "validating")}: ${p.done} of ${p.total}…`
-            : "Checking the records…",
-          { busy: true },
-        );
-        await sleep(POLL_MS);
-      }
+          if (job && job.state === "failed") {
+            say(status, `The import stopped: ${sentence(job.error) || "no reason was given."}`, { kind: "error" });
+            return true;
+          }
+          if (job && job.state === "succeeded" && ++finishedWithout > 10) {
+            say(status, "The import finished, but its report could not be read. Try the import again.", { kind: "error" });
+            return true;
+          }
+          const p = job && isObj(job.progress) ? job.progress : null;
+          say(
+            status,
+            p && num(p.total) ? `${stageWords(p.stage || "validating")}: ${p.done} of ${p.total}…` : "Checking the records…",
+            { busy: true },
+          );
+          return undefined;
+        },
+      });
     } catch (e) {
       if (epoch === state.epoch) sayError(status, e, "Could not follow the import:");
     } finally {
@@ -2182,46 +2176,7 @@
 
   // ---- try a photo ---------------------------------------------------------------------------------------
 
-  async function decode(file) {
-    if (typeof window.createImageBitmap === "function") {
-      try {
-        return await window.createImageBitmap(file, { imageOrientation: "from-image" });
-      } catch {
-        // Fall through to <img>.
-      }
-    }
-    const url = URL.createObjectURL(file);
-    try {
-      const img = new Image();
-      img.decoding = "async";
-      img.src = url;
-      await img.decode();
-      return img;
-    } finally {
-      URL.revokeObjectURL(url);
-    }
-  }
-
-  /** The photo as the visitor page sends it: a JPEG, long side at most MAX_SIDE px. */
-  async function resize(file) {
-    const source = await decode(file);
-    const width = source.width || source.naturalWidth;
-    const height = source.height || source.naturalHeight;
-    if (!width || !height) throw new Error("empty image");
-    const scale = Math.min(1, MAX_SIDE / Math.max(width, height));
-    const canvas = document.createElement("canvas");
-    canvas.width = Math.max(1, Math.round(width * scale));
-    canvas.height = Math.max(1, Math.round(height * scale));
-    const ctx = canvas.getContext("2d");
-    ctx.fillStyle = "#fff";
-    ctx.fillRect(0, 0, canvas.width, canvas.height);
-    ctx.imageSmoothingQuality = "high";
-    ctx.drawImage(source, 0, 0, canvas.width, canvas.height);
-    if (typeof source.close === "function") source.close();
-    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", JPEG_QUALITY));
-    if (!blob) throw new Error("encoding failed");
-    return blob;
-  }
+  const resize = (file) => window.MuseumPhoto.resize(file);
 
   async function onTry(event) {
     event.preventDefault();

@@ -15,7 +15,7 @@ use std::path::Path;
 use actix_multipart::form::MultipartForm;
 use actix_multipart::form::tempfile::TempFile;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, get, web};
 use recognizer::bundle::{self, BundleManifest};
 use recognizer::{Bundle, Candidate, Crop, Decision};
 use serde::Serialize;
@@ -25,7 +25,7 @@ use super::audit::{self, Action};
 use super::scope::MuseumScope;
 use crate::card::{View, lang_param};
 use crate::error::{ApiError, ok};
-use crate::routes::recognize::{on_queue, read_upload, render};
+use crate::routes::recognize::{on_queue, render};
 use crate::state::AppState;
 
 /// Largest logo accepted.
@@ -70,6 +70,15 @@ pub async fn exhibit(
     })))
 }
 
+/// A tried photo: the photo and the answer's language, nothing else (the
+/// museum is the path's).
+#[derive(Debug, MultipartForm)]
+#[multipart(deny_unknown_fields, duplicate_field = "deny")]
+struct TryForm {
+    file: Option<actix_multipart::form::bytes::Bytes>,
+    lang: Option<actix_multipart::form::bytes::Bytes>,
+}
+
 /// One shortlisted exhibit as the console shows it.
 #[derive(Debug, Serialize)]
 struct Shortlisted {
@@ -102,14 +111,28 @@ pub async fn try_photo(
     let limits = &state.settings.limits;
     state.limiter.check("try-museum", &museum, limits.visitor_recognize_per_minute).await?;
     let upload_timeout = std::time::Duration::from_millis(limits.upload_timeout_ms);
-    let upload = tokio::time::timeout(upload_timeout, read_upload(&req, payload, state.settings.server.max_upload_bytes))
+    let limit = state.settings.server.max_upload_bytes;
+    let read = MultipartForm::<TryForm>::from_request(&req, &mut payload.into_inner());
+    let form = tokio::time::timeout(upload_timeout, read)
         .await
-        .map_err(|_| ApiError::UploadTimeout)??;
-    let file = upload.file.ok_or(ApiError::MissingFile)?;
+        .map_err(|_| ApiError::UploadTimeout)?
+        .map_err(|e| crate::routes::recognize::multipart_error(&e, limit))?
+        .into_inner();
+    let file = form.file.ok_or(ApiError::MissingFile)?.data;
     if file.is_empty() {
         return Err(ApiError::EmptyFile);
     }
-    let view = View::new(&state, &req, lang_param(upload.lang.as_deref())?);
+    let lang = match form.lang {
+        Some(part) if part.data.len() > 256 => {
+            return Err(ApiError::InvalidParameter { name: "lang", reason: "longer than 256 bytes".into() });
+        }
+        Some(part) => Some(String::from_utf8(part.data.to_vec()).map_err(|_| ApiError::InvalidParameter {
+            name: "lang",
+            reason: "not UTF-8".into(),
+        })?),
+        None => None,
+    };
+    let view = View::new(&state, &req, lang_param(lang.as_deref().map(str::trim))?);
     let catalog = state.ready_catalog()?;
     let bundle = catalog.museum(&museum).cloned().ok_or_else(|| ApiError::NotPublished(museum.to_string()))?;
     let (recognition, _) = on_queue(&state, vec![bundle.clone()], std::sync::Arc::new(file), None).await?;
@@ -283,18 +306,19 @@ struct LogoForm {
 /// Where a museum's logo is kept (its type is read from its first bytes).
 const LOGO_FILE: &str = "logo";
 
-/// The content type of a logo's bytes: PNG, JPEG or WebP (no SVG: it can carry script).
+/// The content type of a logo's bytes: PNG, JPEG, WebP or GIF (no SVG: it can carry script).
 pub fn logo_type(bytes: &[u8]) -> Option<&'static str> {
     match bytes {
         [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, ..] => Some("image/png"),
+        [b'G', b'I', b'F', b'8', b'7' | b'9', b'a', ..] => Some("image/gif"),
         [0xff, 0xd8, 0xff, ..] => Some("image/jpeg"),
         [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => Some("image/webp"),
         _ => None,
     }
 }
 
-/// `PUT /api/v1/admin/museums/{museum}/logo`: multipart `logo`, a PNG, JPEG
-/// or WebP of at most 512 KiB, replacing any logo before it.
+/// `PUT /api/v1/admin/museums/{museum}/logo`: multipart `logo`, a PNG, JPEG,
+/// WebP or GIF of at most 512 KiB, replacing any logo before it.
 pub async fn put_logo(
     state: web::Data<AppState>,
     _scope: MuseumScope,
@@ -302,7 +326,6 @@ pub async fn put_logo(
     museum: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    use actix_web::FromRequest;
     let form = MultipartForm::<LogoForm>::from_request(&req, &mut payload.into_inner())
         .await
         .map_err(|e| crate::routes::recognize::multipart_error(&e, MAX_LOGO_BYTES))?
@@ -318,7 +341,7 @@ pub async fn put_logo(
             return Err(ApiError::UploadTooLarge { limit: MAX_LOGO_BYTES });
         }
         if logo_type(&bytes).is_none() {
-            return Err(ApiError::InvalidImage("a logo is a PNG, JPEG or WebP image".into()));
+            return Err(ApiError::InvalidImage("a logo is a PNG, JPEG, WebP or GIF image".into()));
         }
         // Replaced by rename: a reader sees the old logo or the new one.
         let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| ApiError::Internal(e.into()))?;
@@ -418,6 +441,7 @@ mod tests {
         assert_eq!(logo_type(b"\x89PNG\r\n\x1a\n...."), Some("image/png"));
         assert_eq!(logo_type(&[0xff, 0xd8, 0xff, 0xe0]), Some("image/jpeg"));
         assert_eq!(logo_type(b"RIFF\x10\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(logo_type(b"GIF89a\x01\0\x01\0"), Some("image/gif"));
         assert_eq!(logo_type(b"<svg xmlns='http://www.w3.org/2000/svg'><script/></svg>"), None);
         assert_eq!(logo_type(b"RIFF\x10\0\0\0WAVEfmt "), None);
         assert_eq!(logo_type(b""), None);

@@ -250,6 +250,33 @@ impl Jobs {
         Ok(job)
     }
 
+    /// A job that fails before anything runs, for a request the API can
+    /// only refuse once it has read it whole (what it names does not fit
+    /// together, which the API document cannot say): answered like any job,
+    /// failed with `why` for the person to fix. Holds nothing.
+    pub async fn refused(&self, museum: &str, kind: JobKind, why: String, by: &str) -> Job {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let now = Utc::now().to_rfc3339();
+        let job = Job {
+            id: id.clone(),
+            museum: museum.to_owned(),
+            kind,
+            state: JobState::Failed,
+            progress: None,
+            validation: None,
+            result: None,
+            error: Some(why),
+            error_kind: Some(FailureKind::Invalid),
+            created_at: now.clone(),
+            finished_at: Some(now),
+            by: by.to_owned(),
+        };
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), job.clone());
+        self.mirror(&id).await;
+        self.prune(&id);
+        job
+    }
+
     async fn run(self: Arc<Self>, id: String, args: Vec<String>) {
         tracing::info!(job = %id, builder = %self.builder.display(), ?args, "job started");
         let museum = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).get(&id).map(|j| j.museum.clone());

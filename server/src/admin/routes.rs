@@ -647,8 +647,13 @@ pub async fn upsert_exhibit(
     let dir = state.registry.museum_dir(&museum).join("changes").join(uuid::Uuid::new_v4().simple().to_string());
     // A refused change leaves no trace.
     let started = async {
-        let args = upsert_args(&state, &req, payload, &museum, &id, &dir).await?;
-        state.jobs.start(&museum, JobKind::Upsert, args, scope.by()).await
+        match upsert_args(&state, &req, payload, &museum, &id, &dir).await? {
+            Ok(args) => state.jobs.start(&museum, JobKind::Upsert, args, scope.by()).await,
+            Err(why) => {
+                discard(&dir).await;
+                Ok(state.jobs.refused(&museum, JobKind::Upsert, why, scope.by()).await)
+            }
+        }
     };
     let job = match started.await {
         Ok(job) => job,
@@ -698,7 +703,7 @@ async fn upsert_args(
     museum: &str,
     id: &str,
     dir: &Path,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Result<Vec<String>, String>, ApiError> {
     tokio::fs::create_dir_all(dir).await.map_err(|e| ApiError::Internal(e.into()))?;
     let form: ChangeForm = read_form(req, payload, state.settings.server.max_upload_bytes * 8).await?;
     // Names no earlier change used: a published exhibit's files are named
@@ -721,22 +726,15 @@ async fn upsert_args(
     check_record(obj, id)?;
     obj.insert("id".into(), json!(id));
     obj.insert("museum".into(), json!(museum));
-    name_audio(obj, &audio)?;
+    if let Err(why) = name_audio(obj, &audio)? {
+        return Ok(Err(why));
+    }
     let file_name = |(_, _, p): &Saved| p.file_name().map(|f| f.to_string_lossy().into_owned());
     let uploaded: Vec<String> = images.iter().filter_map(file_name).collect();
     let names_images = obj.get("images").and_then(|v| v.as_array()).is_some_and(|a| !a.is_empty());
-    // A served exhibit keeps what the change does not replace: its images
-    // when none are sent, its audio guides in the languages not named.
-    let served = state.catalog().museum(museum).and_then(|b| b.exhibit(id)).is_some();
+    // No images named or sent: a published exhibit keeps its own (a new one
+    // is refused by the builder, which says so).
     if !names_images && uploaded.is_empty() {
-        if !served {
-            return Err(ApiError::InvalidParameter {
-                name: "image",
-                reason: "a new exhibit needs its image: send it in part `image` (or name its images in the record)"
-                    .into(),
-            });
-        }
-        // No images named: the published ones stay.
         obj.insert("images".into(), json!([]));
     } else if !names_images {
         obj.insert("images".into(), json!(uploaded));
@@ -750,23 +748,27 @@ async fn upsert_args(
     // What a served exhibit keeps is decided by the builder, under the
     // museum's lock, against the version the change starts from.
     args.push("--keep-media".into());
-    Ok(args)
+    Ok(Ok(args))
 }
 
 /// Points the record's `audio` entries that name an uploaded `audio` part
 /// (by the client's file name) at the file as saved; every uploaded guide
-/// must be named by one language, and a record naming a file that was not
-/// sent is the builder's to refuse (it checks every audio file).
-fn name_audio(record: &mut serde_json::Map<String, serde_json::Value>, saved: &[Saved]) -> Result<(), ApiError> {
-    let invalid = |reason: String| ApiError::InvalidParameter { name: "audio", reason };
+/// must be named by a language (else the reason: the change is refused as
+/// a failed job), and a record naming a file that was not sent is the
+/// builder's to refuse (it checks every audio file).
+fn name_audio(
+    record: &mut serde_json::Map<String, serde_json::Value>,
+    saved: &[Saved],
+) -> Result<Result<(), String>, ApiError> {
+    let invalid = |reason: &str| ApiError::InvalidParameter { name: "record", reason: reason.to_owned() };
     let map = match record.get_mut("audio") {
-        Some(serde_json::Value::Object(map)) => map,
-        None if saved.is_empty() => return Ok(()),
-        Some(serde_json::Value::Null) | None => {
+        None if saved.is_empty() => return Ok(Ok(())),
+        None => {
             record.insert("audio".into(), json!({}));
-            record.get_mut("audio").and_then(|v| v.as_object_mut()).ok_or_else(|| invalid("not an object".into()))?
+            record.get_mut("audio").and_then(|v| v.as_object_mut()).ok_or_else(|| invalid("no audio map"))?
         }
-        Some(_) => return Err(invalid("the record's `audio` must map languages to file names".into())),
+        Some(serde_json::Value::Object(map)) if map.values().all(serde_json::Value::is_string) => map,
+        Some(_) => return Err(invalid("its `audio` must map languages to file names")),
     };
     for (_, client_name, path) in saved {
         let sent = client_name.clone().unwrap_or_default();
@@ -774,8 +776,8 @@ fn name_audio(record: &mut serde_json::Map<String, serde_json::Value>, saved: &[
         let langs: Vec<String> =
             map.iter().filter(|(_, v)| v.as_str() == Some(sent.as_str())).map(|(k, _)| k.clone()).collect();
         if langs.is_empty() || sent.is_empty() {
-            return Err(invalid(format!(
-                "audio file `{}` is not named by the record: give its language in `audio`, e.g. {{\"en\": \"{}\"}}",
+            return Ok(Err(format!(
+                "audio file `{}` was sent but the record names it for no language: give its language in `audio`, e.g. {{\"en\": \"{}\"}}",
                 sent.chars().take(64).collect::<String>(),
                 sent.chars().take(64).collect::<String>()
             )));
@@ -784,7 +786,7 @@ fn name_audio(record: &mut serde_json::Map<String, serde_json::Value>, saved: &[
             map.insert(lang, json!(stored));
         }
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 /// `DELETE /api/v1/admin/museums/{museum}/exhibits/{id}`

@@ -26,6 +26,7 @@ const CSS: &str = "text/css; charset=utf-8";
 const VISITOR: &[File] = &[
     ("index.html", HTML, include_bytes!("../../web/index.html")),
     ("app.js", JS, include_bytes!("../../web/app.js")),
+    ("photo.js", JS, include_bytes!("../../web/photo.js")),
     ("app.css", CSS, include_bytes!("../../web/app.css")),
 ];
 
@@ -33,6 +34,8 @@ const VISITOR: &[File] = &[
 const CONSOLE: &[File] = &[
     ("index.html", HTML, include_bytes!("../../console/index.html")),
     ("console.js", JS, include_bytes!("../../console/console.js")),
+    // The visitor page's, so "Try a photo" sends what a visitor's browser sends.
+    ("photo.js", JS, include_bytes!("../../web/photo.js")),
     ("console.css", CSS, include_bytes!("../../console/console.css")),
     ("vendor/uPlot.iife.min.js", JS, include_bytes!("../../console/vendor/uPlot.iife.min.js")),
     ("vendor/uPlot.min.css", CSS, include_bytes!("../../console/vendor/uPlot.min.css")),
@@ -55,7 +58,7 @@ pub async fn index(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
     serve(&state, &req, Page::Visitor, "index.html").await
 }
 
-#[get("/{file:(app\\.js|app\\.css)}")]
+#[get("/{file:(app\\.js|app\\.css|photo\\.js)}")]
 pub async fn asset(state: web::Data<AppState>, req: HttpRequest, file: web::Path<String>) -> HttpResponse {
     serve(&state, &req, Page::Visitor, &file).await
 }
@@ -88,8 +91,8 @@ async fn serve(state: &AppState, req: &HttpRequest, page: Page, name: &str) -> H
         return HttpResponse::NotFound().finish();
     };
     let dir = state.settings.server.web_dir.as_ref().map(|dir| match page {
-        Page::Visitor => dir.clone(),
-        Page::Console => dir.parent().unwrap_or(dir).join("console"),
+        Page::Console if name != "photo.js" => dir.parent().unwrap_or(dir).join("console"),
+        _ => dir.clone(),
     });
     let body = match dir {
         Some(dir) => match tokio::fs::read(dir.join(name)).await {

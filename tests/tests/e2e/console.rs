@@ -2,7 +2,8 @@
 //! desk's viewport: the operator creates a museum and hands over its key;
 //! the museum uploads records with bad rows and a zip of images, reads the
 //! validation report, builds with live progress, tries a photo, edits an
-//! exhibit until it is live, rolls back, and reads its collection's health.
+//! exhibit until it is live, rolls back and publishes again, and reads its
+//! collection's health.
 //! Another museum's key sees none of it. Screenshots of every step go to
 //! `target/screenshots/console/`.
 
@@ -267,6 +268,9 @@ async fn a_museum_onboards_builds_tries_edits_rolls_back_and_reads_its_health_in
         assert_eq!(card["data"]["images"].as_array().map(Vec::len), Some(1), "the image was kept: {card}");
         let (_, card) = call_json(reqwest::Method::GET, format!("{base}/api/v1/exhibits/rv-002?museum=river-museum&lang=zh"), None, None).await;
         assert_eq!(card["data"]["title"], "青瓷碗", "the other language kept: {card}");
+        let (_, versions) = call_json(reqwest::Method::GET, format!("{base}/api/v1/admin/museums/river-museum/versions"), Some(&key), None).await;
+        let v2 = versions["data"]["published"].as_str().unwrap().to_owned();
+        assert_ne!(v2, v1);
 
         // 8. Roll back to the build, with a confirmation.
         client.goto(&format!("{base}/console#/m/river-museum/versions")).await.unwrap();
@@ -279,6 +283,15 @@ async fn a_museum_onboards_builds_tries_edits_rolls_back_and_reads_its_health_in
         shot(&client, "11-rolled-back").await;
         let (_, versions) = call_json(reqwest::Method::GET, format!("{base}/api/v1/admin/museums/river-museum/versions"), Some(&key), None).await;
         assert_eq!(versions["data"]["published"], v1.as_str());
+        // ...and publish the edit again from its row.
+        click(&client, &format!("#versions-rows tr[data-version=\"{v2}\"] button.publish")).await;
+        confirm(&client, &v2).await;
+        wait_text(&client, "#versions-status", &format!("Version {v2} is live")).await;
+        let (_, versions) = call_json(reqwest::Method::GET, format!("{base}/api/v1/admin/museums/river-museum/versions"), Some(&key), None).await;
+        assert_eq!(versions["data"]["published"], v2.as_str());
+        let created = rows(&client, &format!("#versions-rows tr[data-version=\"{v2}\"]")).await;
+        assert!(created.first().is_some_and(|r| r.contains("key ")), "who made it: {created:?}");
+        shot(&client, "12-published-again").await;
 
         // 9. Collection health: advice per exhibit, charts drawn.
         let (status, _) = upload(&base, photo_of("pd-003", 2), &[("museum", "river-museum")]).await;
@@ -289,7 +302,7 @@ async fn a_museum_onboards_builds_tries_edits_rolls_back_and_reads_its_health_in
         assert!(advice.contains("Bronze ding") || advice.contains("Landscape scroll") || advice.contains("Celadon"), "{advice}");
         wait_for(&client, "the daily chart", "return document.querySelector('#chart-daily canvas') || null").await;
         wait_for(&client, "the no-match chart", "return document.querySelector('#chart-nomatch canvas') || null").await;
-        shot(&client, "12-health").await;
+        shot(&client, "13-health").await;
     })
     .await;
 }

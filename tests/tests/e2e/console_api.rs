@@ -142,17 +142,29 @@ async fn a_text_edit_keeps_the_published_images_and_audio_and_a_guide_can_be_add
     let job = change(&app, &key, "pd-006", Form::new().part("record", record_part(&record))).await;
     assert_eq!(job["state"], "failed", "{job}");
     assert!(job["error"].as_str().unwrap().contains("nowhere.mp3"), "{job}");
-    // A sent guide the record does not name, and a new exhibit without an image: 400 at once.
+    // A sent guide the record does not name: a job that has already failed, saying what to fix.
     let form = Form::new()
         .part("record", record_part(&record))
         .part("audio", Part::bytes(wav()).file_name("stray.wav").mime_str("audio/wav").unwrap());
     let url = app.url(&format!("/api/v1/admin/museums/{DEMO}/exhibits/pd-006"));
     let body = send_form(Method::PUT, &url, &key, form).await;
-    assert_eq!(body["error"], "invalid_parameter", "{body}");
+    let refused = &body["data"]["job"];
+    assert_eq!(refused["state"], "failed", "{body}");
+    assert!(refused["error"].as_str().unwrap().contains("stray.wav"), "{body}");
+    let (_, again) = app.call_json(Method::GET, &format!("/api/v1/admin/museums/{DEMO}/jobs/{}", refused["id"].as_str().unwrap()), Some(&key), None).await;
+    assert_eq!(again["data"]["state"], "failed", "the refusal reads back like any job: {again}");
+    // A new exhibit without an image: the builder's job says it needs one.
     let new = json!({ "accession_number": "NEW-1", "title": { "en": "New" } });
-    let url = app.url(&format!("/api/v1/admin/museums/{DEMO}/exhibits/pd-new"));
-    let body = send_form(Method::PUT, &url, &key, Form::new().part("record", record_part(&new))).await;
+    let job = change(&app, &key, "pd-new", Form::new().part("record", record_part(&new))).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(job["error"].as_str().unwrap().contains("needs its image"), "{job}");
+    // A record whose `audio` is not a map of file names is the API's to refuse.
+    let bad = json!({ "accession_number": "X", "title": { "en": "X" }, "audio": "guide.mp3" });
+    let body = send_form(Method::PUT, &url, &key, Form::new().part("record", record_part(&bad))).await;
     assert_eq!(body["error"], "invalid_parameter", "{body}");
+    // Nothing of the refused changes was published.
+    let (_, versions) = app.call_json(Method::GET, &format!("/api/v1/admin/museums/{DEMO}/versions"), Some(&key), None).await;
+    assert_eq!(versions["data"]["published"], with_de["version"], "{versions}");
 
     // The versions say who made and who published what.
     let (_, versions) = app.call_json(Method::GET, &format!("/api/v1/admin/museums/{DEMO}/versions"), Some(&key), None).await;
