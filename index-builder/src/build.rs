@@ -175,7 +175,13 @@ pub fn build_bundle(
     })?;
     let calibrate_seconds = started.elapsed().as_secs_f64();
     options.progress.report("writing", 0, 1);
-    let media = MediaSources { images_dir: &collection.images_dir, carry: None, fresh: None, kept_images: None, kept_audio: None };
+    let media = MediaSources {
+        images_dir: &collection.images_dir,
+        carry: None,
+        fresh: None,
+        kept_images: None,
+        kept_audio: None,
+    };
     let manifest = store::write(&lock, &unsaved, calibration, &media, &options.progress)?;
     options.progress.report("writing", 1, 1);
     if options.publish {

@@ -258,7 +258,8 @@ fn render_record(media_dir: &Path, sources: &MediaSources, record: &ExhibitRecor
     let mut media = ExhibitMedia::default();
     let mut files = Vec::new();
     let carry_file = |name: &String, files: &mut Vec<(String, MediaFile)>| -> Result<(), MediaError> {
-        let (dir, from, _) = published.ok_or_else(|| io(format!("carrying {name}"))(std::io::ErrorKind::NotFound.into()))?;
+        let (dir, from, _) =
+            published.ok_or_else(|| io(format!("carrying {name}"))(std::io::ErrorKind::NotFound.into()))?;
         let (path, file) =
             from.path(dir, name).ok_or_else(|| io(format!("carrying {name}"))(std::io::ErrorKind::NotFound.into()))?;
         place(&path, media_dir, name)?;
@@ -278,7 +279,8 @@ fn render_record(media_dir: &Path, sources: &MediaSources, record: &ExhibitRecor
         None if keeps_images => {}
         _ => {
             for name in &record.images {
-                let err = |reason: String| MediaError::Image { exhibit: record.id.clone(), image: name.clone(), reason };
+                let err =
+                    |reason: String| MediaError::Image { exhibit: record.id.clone(), image: name.clone(), reason };
                 let image = open_upright(&image_path(images_dir, name)).map_err(err)?;
                 let display = fit(&image, DISPLAY_SIDE).map_err(err)?;
                 let thumbnail = fit(&display, THUMBNAIL_SIDE).map_err(err)?;
@@ -436,7 +438,8 @@ mod tests {
         let records =
             vec![record("a", &["big.png", "small.png"], &[("en", "a.wav")]), record("b", &["small.png"], &[])];
         let v1 = tempfile::tempdir().unwrap();
-        let all = MediaSources { images_dir: src.path(), carry: None, fresh: None, kept_images: None, kept_audio: None };
+        let all =
+            MediaSources { images_dir: src.path(), carry: None, fresh: None, kept_images: None, kept_audio: None };
         let table = write_media(v1.path(), &records, &all, &|_, _| {}).unwrap();
         let a = &table.exhibits["a"];
         assert_eq!((a.images[0].width, a.images[0].height), (DISPLAY_SIDE, 512));
@@ -458,7 +461,13 @@ mod tests {
         image::RgbImage::from_pixel(400, 400, image::Rgb([1, 2, 3])).save(src2.path().join("small.png")).unwrap();
         let v2 = tempfile::tempdir().unwrap();
         let fresh = HashSet::from(["b".to_owned()]);
-        let change = MediaSources { images_dir: src2.path(), carry: Some((v1.path(), &table)), fresh: Some(&fresh), kept_images: None, kept_audio: None };
+        let change = MediaSources {
+            images_dir: src2.path(),
+            carry: Some((v1.path(), &table)),
+            fresh: Some(&fresh),
+            kept_images: None,
+            kept_audio: None,
+        };
         let next = write_media(v2.path(), &records, &change, &|_, _| {}).unwrap();
         assert_eq!(next.exhibits["a"], table.exhibits["a"]);
         assert_ne!(next.exhibits["b"], table.exhibits["b"]);
@@ -468,7 +477,13 @@ mod tests {
         // Carried twice over (threads racing on shared names): the published files stay whole.
         let v3 = tempfile::tempdir().unwrap();
         let none = HashSet::new();
-        let keep = MediaSources { images_dir: src2.path(), carry: Some((v2.path(), &next)), fresh: Some(&none), kept_images: None, kept_audio: None };
+        let keep = MediaSources {
+            images_dir: src2.path(),
+            carry: Some((v2.path(), &next)),
+            fresh: Some(&none),
+            kept_images: None,
+            kept_audio: None,
+        };
         assert_eq!(write_media(v3.path(), &records, &keep, &|_, _| {}).unwrap(), next);
         for (name, f) in &next.files {
             assert_eq!(std::fs::metadata(v2.path().join(MEDIA_DIR).join(name)).unwrap().len(), f.bytes);
@@ -476,7 +491,13 @@ mod tests {
         // From a version written before media: nothing to carry, so no entry
         // (its cards keep the record's image names).
         let before = MediaIndex::default();
-        let old = MediaSources { images_dir: src2.path(), carry: Some((v1.path(), &before)), fresh: Some(&fresh), kept_images: None, kept_audio: None };
+        let old = MediaSources {
+            images_dir: src2.path(),
+            carry: Some((v1.path(), &before)),
+            fresh: Some(&fresh),
+            kept_images: None,
+            kept_audio: None,
+        };
         let v4 = tempfile::tempdir().unwrap();
         let mixed = write_media(v4.path(), &records, &old, &|_, _| {}).unwrap();
         assert!(!mixed.exhibits.contains_key("a") && mixed.exhibits.contains_key("b"));
@@ -490,7 +511,8 @@ mod tests {
         let src = tempfile::tempdir().unwrap();
         std::fs::write(src.path().join("bad.jpg"), b"not a jpeg").unwrap();
         let v = tempfile::tempdir().unwrap();
-        let sources = MediaSources { images_dir: src.path(), carry: None, fresh: None, kept_images: None, kept_audio: None };
+        let sources =
+            MediaSources { images_dir: src.path(), carry: None, fresh: None, kept_images: None, kept_audio: None };
         let err = write_media(v.path(), &[record("x", &["bad.jpg"], &[])], &sources, &|_, _| {}).unwrap_err();
         assert!(matches!(err, MediaError::Image { ref exhibit, .. } if exhibit == "x"), "{err}");
     }

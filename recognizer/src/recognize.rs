@@ -822,7 +822,10 @@ mod tests {
         let all: Vec<Candidate> = group_by_exhibit(&hits, &vectors, "m").into_iter().map(|(c, _)| c).collect();
         // Each exhibit remembers which crop reached its best score.
         let with_crop = |c: Candidate, crop| Candidate { crop: Some(crop), ..c };
-        assert_eq!(all, vec![with_crop(cand("a", 0.9).with_image("a2"), 1), with_crop(cand("b", 0.7).with_image("b1"), 0)]);
+        assert_eq!(
+            all,
+            vec![with_crop(cand("a", 0.9).with_image("a2"), 1), with_crop(cand("b", 0.7).with_image("b1"), 0)]
+        );
     }
 
     #[test]

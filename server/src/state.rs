@@ -188,12 +188,14 @@ impl AppState {
             ),
             wechat,
             registry: crate::admin::Registry::new(settings.admin.data_dir.clone()),
-            jobs: Arc::new(crate::admin::Jobs::new(
-                store.clone(),
-                crate::admin::jobs::locate_builder(&settings.admin.index_builder),
-                builder_model_args(&settings),
-            )
-            .with_history(settings.admin.data_dir.clone())),
+            jobs: Arc::new(
+                crate::admin::Jobs::new(
+                    store.clone(),
+                    crate::admin::jobs::locate_builder(&settings.admin.index_builder),
+                    builder_model_args(&settings),
+                )
+                .with_history(settings.admin.data_dir.clone()),
+            ),
             analytics: crate::admin::Analytics::new(store.clone()),
             store,
             metrics: Metrics::new()?,

@@ -126,10 +126,10 @@ pub async fn try_photo(
         Some(part) if part.data.len() > 256 => {
             return Err(ApiError::InvalidParameter { name: "lang", reason: "longer than 256 bytes".into() });
         }
-        Some(part) => Some(String::from_utf8(part.data.to_vec()).map_err(|_| ApiError::InvalidParameter {
-            name: "lang",
-            reason: "not UTF-8".into(),
-        })?),
+        Some(part) => Some(
+            String::from_utf8(part.data.to_vec())
+                .map_err(|_| ApiError::InvalidParameter { name: "lang", reason: "not UTF-8".into() })?,
+        ),
         None => None,
     };
     let view = View::new(&state, &req, lang_param(lang.as_deref().map(str::trim))?);
@@ -366,7 +366,11 @@ pub fn has_logo(museum_dir: &Path) -> bool {
 
 /// `GET /api/v1/museums/{id}/logo` (public): the museum's logo.
 #[get("/api/v1/museums/{id}/logo")]
-pub async fn get_logo(state: web::Data<AppState>, req: HttpRequest, museum: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_logo(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    museum: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     if !bundle::valid_museum_id(&museum) {
         return Err(ApiError::LogoNotFound(museum.into_inner()));
     }

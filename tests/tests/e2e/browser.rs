@@ -148,7 +148,6 @@ where
     }
 }
 
-
 /// Runs `script` until it returns something other than null or false.
 pub async fn wait_for(client: &Client, what: &str, script: &str) -> Value {
     let deadline = Instant::now() + WAIT;
@@ -165,7 +164,6 @@ pub async fn wait_for(client: &Client, what: &str, script: &str) -> Value {
     }
 }
 
-
 pub async fn text_of(client: &Client, css: &str) -> String {
     client.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
 }
@@ -174,4 +172,3 @@ pub async fn attr_of(client: &Client, css: &str, name: &str) -> String {
     let element = client.find(Locator::Css(css)).await.unwrap();
     element.attr(name).await.unwrap().unwrap_or_else(|| panic!("{css} has no {name} attribute"))
 }
-

@@ -476,8 +476,13 @@ pub async fn wait_job(base: &str, museum: &str, key: &str, job: &str) -> (serde_
     let deadline = Instant::now() + Duration::from_secs(240);
     let mut stages = Vec::new();
     loop {
-        let (status, body) =
-            call_json(reqwest::Method::GET, &format!("{base}/api/v1/admin/museums/{museum}/jobs/{job}"), Some(key), None).await;
+        let (status, body) = call_json(
+            reqwest::Method::GET,
+            &format!("{base}/api/v1/admin/museums/{museum}/jobs/{job}"),
+            Some(key),
+            None,
+        )
+        .await;
         assert_eq!(status, 200, "{body}");
         let job = &body["data"];
         if let Some(stage) = job["progress"]["stage"].as_str()
@@ -498,7 +503,8 @@ pub async fn wait_serving(base: &str, key: &str, museum: &str, version: &str) ->
     let started = Instant::now();
     loop {
         let (_, body) =
-            call_json(reqwest::Method::GET, &format!("{base}/api/v1/admin/museums/{museum}/versions"), Some(key), None).await;
+            call_json(reqwest::Method::GET, &format!("{base}/api/v1/admin/museums/{museum}/versions"), Some(key), None)
+                .await;
         if body["data"]["serving"] == version {
             return started.elapsed();
         }
@@ -508,7 +514,12 @@ pub async fn wait_serving(base: &str, key: &str, museum: &str, version: &str) ->
 }
 
 /// Sends a multipart form with an admin key; the answer's JSON body.
-pub async fn send_form(method: reqwest::Method, url: &str, key: &str, form: reqwest::multipart::Form) -> serde_json::Value {
+pub async fn send_form(
+    method: reqwest::Method,
+    url: &str,
+    key: &str,
+    form: reqwest::multipart::Form,
+) -> serde_json::Value {
     let res = reqwest::Client::new().request(method, url).bearer_auth(key).multipart(form).send().await.unwrap();
     res.json().await.unwrap()
 }

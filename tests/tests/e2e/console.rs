@@ -130,7 +130,12 @@ async fn a_museum_onboards_builds_tries_edits_rolls_back_and_reads_its_health_in
     let files = tempfile::tempdir().unwrap();
     let downloads = tempfile::tempdir().unwrap();
     let records = write(files.path(), "records.csv", RECORDS.as_bytes());
-    let zip = collection_zip(&[("pd-001.jpg", jpeg("pd-001")), ("pd-002.jpg", jpeg("pd-002")), ("pd-003.jpg", jpeg("pd-003")), ("pd-004.jpg", jpeg("pd-004"))]);
+    let zip = collection_zip(&[
+        ("pd-001.jpg", jpeg("pd-001")),
+        ("pd-002.jpg", jpeg("pd-002")),
+        ("pd-003.jpg", jpeg("pd-003")),
+        ("pd-004.jpg", jpeg("pd-004")),
+    ]);
     let zip = write(files.path(), "images.zip", &zip);
     let logo = write(files.path(), "logo.png", &png_logo());
     let photo = write(files.path(), "visitor.jpg", &photo_of("pd-002", 1));
@@ -341,7 +346,9 @@ async fn one_museums_key_sees_nothing_of_another_museum_in_the_console() {
         let nav = client.find(Locator::Css("#nav")).await.unwrap().text().await.unwrap();
         assert!(!nav.contains(DEMO), "{nav}");
         // ...and typing another museum's address brings it back to its own, showing nothing of the other's.
-        for (view, path) in [("versions", "versions"), ("health", "health"), ("exhibit", "exhibit/pd-006"), ("try", "try")] {
+        for (view, path) in
+            [("versions", "versions"), ("health", "health"), ("exhibit", "exhibit/pd-006"), ("try", "try")]
+        {
             client.goto(&format!("{base}/console#/m/{DEMO}/{path}")).await.unwrap();
             wait_for(&client, "its own museum", "return location.hash.startsWith('#/m/other-museum/') || null").await;
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -363,7 +370,9 @@ async fn one_museums_key_sees_nothing_of_another_museum_in_the_console() {
         let answers = client.execute_async(script, vec![]).await.unwrap();
         assert_eq!(answers, json!(vec!["403 admin_forbidden"; 4]), "{answers}");
         // The API says the same to the same key.
-        let (status, body) = call_json(reqwest::Method::GET, format!("{base}/api/v1/admin/museums/{DEMO}/versions"), Some(&other), None).await;
+        let (status, body) =
+            call_json(reqwest::Method::GET, format!("{base}/api/v1/admin/museums/{DEMO}/versions"), Some(&other), None)
+                .await;
         assert_eq!((status, body["error"].as_str()), (403, Some("admin_forbidden")));
     })
     .await;

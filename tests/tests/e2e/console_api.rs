@@ -151,7 +151,14 @@ async fn a_text_edit_keeps_the_published_images_and_audio_and_a_guide_can_be_add
     let refused = &body["data"]["job"];
     assert_eq!(refused["state"], "failed", "{body}");
     assert!(refused["error"].as_str().unwrap().contains("stray.wav"), "{body}");
-    let (_, again) = app.call_json(Method::GET, &format!("/api/v1/admin/museums/{DEMO}/jobs/{}", refused["id"].as_str().unwrap()), Some(&key), None).await;
+    let (_, again) = app
+        .call_json(
+            Method::GET,
+            &format!("/api/v1/admin/museums/{DEMO}/jobs/{}", refused["id"].as_str().unwrap()),
+            Some(&key),
+            None,
+        )
+        .await;
     assert_eq!(again["data"]["state"], "failed", "the refusal reads back like any job: {again}");
     // A new exhibit without an image: the builder's job says it needs one.
     let new = json!({ "accession_number": "NEW-1", "title": { "en": "New" } });
@@ -163,11 +170,13 @@ async fn a_text_edit_keeps_the_published_images_and_audio_and_a_guide_can_be_add
     let body = send_form(Method::PUT, &url, &key, Form::new().part("record", record_part(&bad))).await;
     assert_eq!(body["error"], "invalid_parameter", "{body}");
     // Nothing of the refused changes was published.
-    let (_, versions) = app.call_json(Method::GET, &format!("/api/v1/admin/museums/{DEMO}/versions"), Some(&key), None).await;
+    let (_, versions) =
+        app.call_json(Method::GET, &format!("/api/v1/admin/museums/{DEMO}/versions"), Some(&key), None).await;
     assert_eq!(versions["data"]["published"], with_de["version"], "{versions}");
 
     // The versions say who made and who published what.
-    let (_, versions) = app.call_json(Method::GET, &format!("/api/v1/admin/museums/{DEMO}/versions"), Some(&key), None).await;
+    let (_, versions) =
+        app.call_json(Method::GET, &format!("/api/v1/admin/museums/{DEMO}/versions"), Some(&key), None).await;
     let details = versions["data"]["details"].as_array().unwrap();
     let newest = &details[0];
     assert_eq!(newest["version"], versions["data"]["published"], "{versions}");
@@ -185,8 +194,10 @@ async fn a_text_edit_keeps_the_published_images_and_audio_and_a_guide_can_be_add
         app.call_json(Method::POST, &format!("/api/v1/admin/museums/{DEMO}/rollback"), Some(OPERATOR_KEY), None).await;
     assert_eq!(status, 200, "{body}");
     let back = body["data"]["published"].as_str().unwrap().to_owned();
-    let (_, versions) = app.call_json(Method::GET, &format!("/api/v1/admin/museums/{DEMO}/versions"), Some(&key), None).await;
-    let row = versions["data"]["details"].as_array().unwrap().iter().find(|d| d["version"] == back.as_str()).unwrap().clone();
+    let (_, versions) =
+        app.call_json(Method::GET, &format!("/api/v1/admin/museums/{DEMO}/versions"), Some(&key), None).await;
+    let row =
+        versions["data"]["details"].as_array().unwrap().iter().find(|d| d["version"] == back.as_str()).unwrap().clone();
     assert_eq!(row["published_by"], "operator", "{row}");
 }
 
@@ -202,7 +213,11 @@ async fn trying_a_photo_shows_what_the_recognizer_saw_and_counts_nowhere() {
     };
     let body = try_photo(photo_of("pd-013", 2)).await;
     let (answer, diag) = (&body["data"]["answer"], &body["data"]["diagnostics"]);
-    assert_eq!((answer["status"].as_str(), answer["exhibit"]["id"].as_str()), (Some("matched"), Some("pd-013")), "{body}");
+    assert_eq!(
+        (answer["status"].as_str(), answer["exhibit"]["id"].as_str()),
+        (Some("matched"), Some("pd-013")),
+        "{body}"
+    );
     assert_eq!(answer["exhibit"]["lang"], "en", "the visitor's card, in the language asked for");
     let best = &diag["candidates"][0];
     assert_eq!(best["id"], "pd-013", "{diag}");
@@ -281,7 +296,8 @@ fn chrono_today() -> String {
 #[tokio::test]
 async fn health_names_the_exhibits_that_are_hard_to_recognise_and_what_would_help() {
     let (app, key) = demo_with_admin().await;
-    let (status, body) = app.call_json(Method::GET, &format!("/api/v1/admin/museums/{DEMO}/health"), Some(&key), None).await;
+    let (status, body) =
+        app.call_json(Method::GET, &format!("/api/v1/admin/museums/{DEMO}/health"), Some(&key), None).await;
     assert_eq!(status, 200, "{body}");
     let data = &body["data"];
     assert_eq!(data["exhibits"], 24);
@@ -295,8 +311,7 @@ async fn health_names_the_exhibits_that_are_hard_to_recognise_and_what_would_hel
     let problems_of = |id: &str| -> Vec<Value> {
         findings.iter().find(|f| f["id"] == id).map(|f| f["problems"].as_array().unwrap().clone()).unwrap_or_default()
     };
-    let records: Vec<Value> =
-        serde_json::from_slice(&std::fs::read(dir.join("exhibits.json")).unwrap()).unwrap();
+    let records: Vec<Value> = serde_json::from_slice(&std::fs::read(dir.join("exhibits.json")).unwrap()).unwrap();
     let mut single = 0;
     for r in &records {
         let id = r["id"].as_str().unwrap();
@@ -307,7 +322,11 @@ async fn health_names_the_exhibits_that_are_hard_to_recognise_and_what_would_hel
         single += usize::from(views == 1);
         let confusers = manifest["calibration"]["exhibit_confusers"][id].as_array().cloned().unwrap_or_default();
         let look_alike = problems.iter().find(|p| p["kind"] == "look_alike");
-        assert_eq!(look_alike.map(|p| p["with"].as_array().unwrap().clone()), (!confusers.is_empty()).then_some(confusers), "{id}");
+        assert_eq!(
+            look_alike.map(|p| p["with"].as_array().unwrap().clone()),
+            (!confusers.is_empty()).then_some(confusers),
+            "{id}"
+        );
         for p in &problems {
             assert!(p["advice"].as_str().is_some_and(|a| a.len() > 20), "{p}");
             assert!(p["detail"].as_str().is_some_and(|d| !d.is_empty()), "{p}");
@@ -320,7 +339,8 @@ async fn health_names_the_exhibits_that_are_hard_to_recognise_and_what_would_hel
     assert!(f["title"].as_str().is_some_and(|t| !t.is_empty()) && f["thumbnail"].as_str().is_some(), "{f}");
     // A museum with nothing published has no health to show yet.
     let other = app.create_museum("empty-museum").await;
-    let (status, body) = app.call_json(Method::GET, "/api/v1/admin/museums/empty-museum/health", Some(&other), None).await;
+    let (status, body) =
+        app.call_json(Method::GET, "/api/v1/admin/museums/empty-museum/health", Some(&other), None).await;
     assert_eq!((status, body["error"].as_str()), (404, Some("not_published")), "{body}");
 }
 
@@ -358,7 +378,8 @@ async fn a_museum_sets_its_logo_and_visitors_get_it() {
     let body = send_form(Method::PUT, &url, &key, Form::new().part("logo", Part::bytes(svg).file_name("x.svg"))).await;
     assert_eq!(body["error"], "invalid_image", "{body}");
     let big = [png.clone(), vec![0u8; 600 * 1024]].concat();
-    let body = send_form(Method::PUT, &url, &key, Form::new().part("logo", Part::bytes(big).file_name("big.png"))).await;
+    let body =
+        send_form(Method::PUT, &url, &key, Form::new().part("logo", Part::bytes(big).file_name("big.png"))).await;
     assert_eq!(body["error"], "upload_too_large", "{body}");
     let res = reqwest::get(app.url(&format!("/api/v1/museums/{DEMO}/logo"))).await.unwrap();
     assert_eq!(res.bytes().await.unwrap().as_ref(), png.as_slice());
