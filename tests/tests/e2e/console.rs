@@ -2,8 +2,8 @@
 //! desk's viewport: the operator creates a museum and hands over its key;
 //! the museum uploads records with bad rows and a zip of images, reads the
 //! validation report, builds with live progress, tries a photo, edits an
-//! exhibit until it is live, rolls back and publishes again, and reads its
-//! collection's health.
+//! exhibit until it is live, rolls back and publishes again, deletes an
+//! exhibit, and reads its collection's health.
 //! Another museum's key sees none of it. Screenshots of every step go to
 //! `target/screenshots/console/`.
 
@@ -298,13 +298,24 @@ async fn a_museum_onboards_builds_tries_edits_rolls_back_and_reads_its_health_in
         assert!(created.first().is_some_and(|r| r.contains("key ")), "who made it: {created:?}");
         shot(&client, "12-published-again").await;
 
-        // 9. Collection health: advice per exhibit, charts drawn.
-        let (status, _) = upload(&base, photo_of("pd-003", 2), &[("museum", "river-museum")]).await;
+        // 9. Delete an exhibit, confirmed; visitors no longer get it.
+        client.goto(&format!("{base}/console#/m/river-museum/exhibit/rv-003")).await.unwrap();
+        wait_view(&client, "exhibit").await;
+        wait_for(&client, "the stored record", "const t = document.getElementById('edit-title'); return t && t.value.length > 0 || null").await;
+        click(&client, "#exhibit-delete").await;
+        confirm(&client, "rv-003").await;
+        wait_text(&client, "#exhibit-status", "Deleted; live now").await;
+        let (status, _) = call_json(reqwest::Method::GET, format!("{base}/api/v1/exhibits/rv-003?museum=river-museum"), None, None).await;
+        assert_eq!(status, 404, "deleted for visitors");
+
+        // 10. Collection health: advice per exhibit, charts drawn.
+        let (status, _) = upload(&base, photo_of("pd-002", 2), &[("museum", "river-museum")]).await;
         assert_eq!(status, 200);
         client.goto(&format!("{base}/console#/m/river-museum/health")).await.unwrap();
         wait_view(&client, "health").await;
         let advice = wait_text(&client, "#health-findings", "Add").await;
-        assert!(advice.contains("Bronze ding") || advice.contains("Landscape scroll") || advice.contains("Celadon"), "{advice}");
+        assert!(advice.contains("Bronze ding") && advice.contains("Celadon"), "{advice}");
+        assert!(!advice.contains("Landscape scroll"), "the deleted exhibit is gone: {advice}");
         wait_for(&client, "the daily chart", "return document.querySelector('#chart-daily canvas') || null").await;
         wait_for(&client, "the no-match chart", "return document.querySelector('#chart-nomatch canvas') || null").await;
         shot(&client, "13-health").await;
