@@ -207,7 +207,11 @@ fn check_image(dir: &Path, name: &str, fetch_errors: &HashMap<String, String>) -
         }
         return check_decodable(&image_path(dir, name));
     }
-    check_decodable(&dir.join(crate::media::relative_inside(name)?))
+    let path = dir.join(crate::media::relative_inside(name)?);
+    if !path.exists() {
+        return Err("not found among the collection's images (is it in the zip?)".into());
+    }
+    check_decodable(&path)
 }
 
 fn check_decodable(path: &Path) -> Result<(), String> {
@@ -358,7 +362,7 @@ mod tests {
         assert!(
             reasons[&3].contains("missing title")
                 && reasons[&3].contains("too small")
-                && reasons[&3].contains("missing.png")
+                && reasons[&3].contains("missing.png: not found among")
         );
         assert!(reasons[&4].contains("not a decodable image"));
         assert!(reasons[&5].contains("inside the images folder"));
