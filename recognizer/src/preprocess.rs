@@ -67,7 +67,7 @@ pub fn decode_image(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage> {
         return Err(Error::ImageTooSmall { width, height, min_side: limits.min_side });
     }
     let orientation = decoder.orientation().map_err(invalid)?;
-    let denominator = jpeg_scale(width.max(height), limits.reduce_to);
+    let denominator = jpeg_scale(width, height, limits);
     let mut image = if format == ImageFormat::Jpeg && denominator > 1 {
         drop(decoder);
         DynamicImage::ImageRgb8(decode_jpeg(bytes, denominator, width, height)?)
@@ -78,15 +78,21 @@ pub fn decode_image(bytes: &[u8], limits: DecodeLimits) -> Result<RgbImage> {
     Ok(image.into_rgb8())
 }
 
-/// The DCT scale denominator (1, 2, 4 or 8) a JPEG with this long side is
-/// decoded at: the largest `d` with `long_side / d` still at least
-/// `reduce_to` (so reduction starts at twice `reduce_to`); 1 when
-/// `reduce_to` is 0.
-fn jpeg_scale(long_side: u32, reduce_to: u32) -> u32 {
-    if reduce_to == 0 {
+/// The DCT scale denominator (1, 2, 4 or 8) a `width` x `height` JPEG is
+/// decoded at: the largest `d` with the long side / `d` still at least
+/// `reduce_to` (so reduction starts at twice `reduce_to`) and the short
+/// side / `d` still at least `min_side` (a panorama's short side is not
+/// reduced below what the limits accept; found by the hostile-input tests);
+/// 1 when `reduce_to` is 0.
+fn jpeg_scale(width: u32, height: u32, limits: DecodeLimits) -> u32 {
+    if limits.reduce_to == 0 {
         return 1;
     }
-    [8, 4, 2].into_iter().find(|&d| long_side >= reduce_to.saturating_mul(d)).unwrap_or(1)
+    let (long, short) = (width.max(height), width.min(height));
+    [8, 4, 2]
+        .into_iter()
+        .find(|&d| long >= limits.reduce_to.saturating_mul(d) && short >= limits.min_side.saturating_mul(d))
+        .unwrap_or(1)
 }
 
 /// Decodes a JPEG whose header announced `width` x `height` at 1/`denominator` (2, 4 or 8)
@@ -314,12 +320,16 @@ mod tests {
 
     #[test]
     fn reduced_scale_decodes_have_the_expected_size() {
-        assert_eq!(jpeg_scale(4032, 800), 4);
-        assert_eq!(jpeg_scale(2016, 800), 2);
-        assert_eq!(jpeg_scale(1599, 800), 1);
-        assert_eq!(jpeg_scale(6400, 800), 8);
-        assert_eq!(jpeg_scale(6399, 800), 4);
-        assert_eq!(jpeg_scale(4032, 0), 1);
+        let at = |reduce_to| DecodeLimits { reduce_to, ..DecodeLimits::default() };
+        assert_eq!(jpeg_scale(4032, 3024, at(800)), 4);
+        assert_eq!(jpeg_scale(2016, 1512, at(800)), 2);
+        assert_eq!(jpeg_scale(1599, 1200, at(800)), 1);
+        assert_eq!(jpeg_scale(6400, 4800, at(800)), 8);
+        assert_eq!(jpeg_scale(6399, 4800, at(800)), 4);
+        assert_eq!(jpeg_scale(4032, 3024, at(0)), 1);
+        // A panorama keeps its short side at or above the smallest accepted (32 px).
+        assert_eq!(jpeg_scale(96, 65_352, at(800)), 2);
+        assert_eq!(jpeg_scale(40, 4000, at(800)), 1);
         // Odd sides round up, as libjpeg's scaled output does.
         for ((w, h), reduce_to, expected) in [
             ((4001, 3001), 800, (1001, 751)),

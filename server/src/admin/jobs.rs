@@ -240,13 +240,20 @@ impl Jobs {
         };
         self.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), job.clone());
         let me = self.clone();
+        let (mirrored, visible) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
-            // Visible to every server process from the start.
+            // Visible to every server process from the start...
             me.mirror(&id).await;
+            let _ = mirrored.send(());
             me.run(id, args).await
         });
         // The job holds the museum now; its end releases it.
         hold.disarm();
+        // ...before its id is answered, so a poll through another server
+        // (behind a load balancer) finds it. Bounded: Redis down or slow
+        // delays the answer by a second at most, and a request dropped here
+        // leaves the job running.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), visible).await;
         Ok(job)
     }
 
@@ -470,12 +477,18 @@ impl Jobs {
         }
     }
 
+    /// Writes the job's state to Redis for the other server processes; a
+    /// failed write (a command timing out on a busy machine) is tried twice more.
     async fn mirror(&self, id: &str) {
         let Some(job) = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned() else { return };
-        let Some(mut c) = self.store.connection().await else { return };
         let json = serde_json::to_string(&job).unwrap_or_default();
-        if let Err(e) = c.set_ex::<_, _, ()>(key(id), json, JOB_TTL_S).await {
-            tracing::warn!(error = %e, "job state not mirrored to redis");
+        for attempt in 1..=3 {
+            let Some(mut c) = self.store.connection().await else { return };
+            match c.set_ex::<_, _, ()>(key(id), &json, JOB_TTL_S).await {
+                Ok(()) => return,
+                Err(e) if attempt == 3 => tracing::warn!(error = %e, "job state not mirrored to redis"),
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
         }
     }
 
