@@ -209,15 +209,21 @@ type Rendered = (ExhibitMedia, Vec<(String, MediaFile)>);
 /// copies across file systems).
 fn carry(media_dir: &Path, from_dir: &Path, from: &MediaIndex, media: &ExhibitMedia) -> Result<Rendered, MediaError> {
     let names = media.images.iter().flat_map(|r| [&r.display, &r.thumbnail]).chain(media.audio.values());
-    let mut files = Vec::new();
-    for name in names {
-        let (path, file) = from
-            .path(from_dir, name)
-            .ok_or_else(|| io(format!("carrying {name}"))(std::io::ErrorKind::NotFound.into()))?;
-        place(&path, media_dir, name)?;
-        files.push((name.clone(), file.clone()));
-    }
+    let files = names.map(|name| carry_file(media_dir, from_dir, from, name)).collect::<Result<_, _>>()?;
     Ok((media.clone(), files))
+}
+
+/// One file of a previous version, placed in this one's media folder.
+fn carry_file(
+    media_dir: &Path,
+    from_dir: &Path,
+    from: &MediaIndex,
+    name: &str,
+) -> Result<(String, MediaFile), MediaError> {
+    let (path, file) =
+        from.path(from_dir, name).ok_or_else(|| io(format!("carrying {name}"))(std::io::ErrorKind::NotFound.into()))?;
+    place(&path, media_dir, name)?;
+    Ok((name.to_owned(), file.clone()))
 }
 
 /// Puts a copy of `from` at `dir/name`: a hard link, or across file systems
@@ -257,21 +263,12 @@ fn render_record(media_dir: &Path, sources: &MediaSources, record: &ExhibitRecor
     let published = sources.carry.and_then(|(dir, from)| Some((dir, from, from.exhibits.get(&record.id)?)));
     let mut media = ExhibitMedia::default();
     let mut files = Vec::new();
-    let carry_file = |name: &String, files: &mut Vec<(String, MediaFile)>| -> Result<(), MediaError> {
-        let (dir, from, _) =
-            published.ok_or_else(|| io(format!("carrying {name}"))(std::io::ErrorKind::NotFound.into()))?;
-        let (path, file) =
-            from.path(dir, name).ok_or_else(|| io(format!("carrying {name}"))(std::io::ErrorKind::NotFound.into()))?;
-        place(&path, media_dir, name)?;
-        files.push((name.clone(), file.clone()));
-        Ok(())
-    };
     let keeps_images = sources.kept_images.is_some_and(|k| k.contains(&record.id));
     match published {
-        Some((_, _, before)) if keeps_images => {
+        Some((from_dir, from, before)) if keeps_images => {
             for rendition in &before.images {
-                carry_file(&rendition.display, &mut files)?;
-                carry_file(&rendition.thumbnail, &mut files)?;
+                files.push(carry_file(media_dir, from_dir, from, &rendition.display)?);
+                files.push(carry_file(media_dir, from_dir, from, &rendition.thumbnail)?);
             }
             media.images = before.images.clone();
         }
@@ -302,8 +299,8 @@ fn render_record(media_dir: &Path, sources: &MediaSources, record: &ExhibitRecor
         let before = published.and_then(|(_, _, m)| m.audio.get(lang));
         if kept_audio.is_some_and(|k| k.contains(lang)) {
             // Kept from a version before media: the card keeps the record's name, as then.
-            if let Some(before) = before {
-                carry_file(before, &mut files)?;
+            if let (Some(before), Some((from_dir, from, _))) = (before, published) {
+                files.push(carry_file(media_dir, from_dir, from, before)?);
                 media.audio.insert(lang.clone(), before.clone());
             }
             continue;

@@ -122,17 +122,8 @@ pub async fn try_photo(
     if file.is_empty() {
         return Err(ApiError::EmptyFile);
     }
-    let lang = match form.lang {
-        Some(part) if part.data.len() > 256 => {
-            return Err(ApiError::InvalidParameter { name: "lang", reason: "longer than 256 bytes".into() });
-        }
-        Some(part) => Some(
-            String::from_utf8(part.data.to_vec())
-                .map_err(|_| ApiError::InvalidParameter { name: "lang", reason: "not UTF-8".into() })?,
-        ),
-        None => None,
-    };
-    let view = View::new(&state, &req, lang_param(lang.as_deref().map(str::trim))?);
+    let lang = crate::routes::recognize::text_part(form.lang, "lang")?;
+    let view = View::new(&state, &req, lang_param(lang.as_deref())?);
     let catalog = state.ready_catalog()?;
     let bundle = catalog.museum(&museum).cloned().ok_or_else(|| ApiError::NotPublished(museum.to_string()))?;
     let (recognition, _) = on_queue(&state, vec![bundle.clone()], std::sync::Arc::new(file), None).await?;
@@ -343,11 +334,8 @@ pub async fn put_logo(
         if logo_type(&bytes).is_none() {
             return Err(ApiError::InvalidImage("a logo is a PNG, JPEG, WebP or GIF image".into()));
         }
-        // Replaced by rename: a reader sees the old logo or the new one.
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| ApiError::Internal(e.into()))?;
-        std::io::Write::write_all(&mut tmp, &bytes).map_err(|e| ApiError::Internal(e.into()))?;
-        tmp.persist(dir.join(LOGO_FILE)).map_err(|e| ApiError::Internal(e.error.into()))?;
-        Ok(())
+        // Replaced by rename, as profiles are: a reader sees the old logo or the new one.
+        super::registry::write_atomic(&dir.join(LOGO_FILE), &bytes).map_err(|e| ApiError::Internal(e.into()))
     })
     .await
     .map_err(|e| ApiError::Internal(e.into()))??;

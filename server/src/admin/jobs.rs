@@ -84,6 +84,26 @@ pub struct Job {
     pub by: String,
 }
 
+impl Job {
+    /// A job of `kind` for `museum`, running from now, started by `by`.
+    fn begun(id: &str, museum: &str, kind: JobKind, by: &str) -> Self {
+        Job {
+            id: id.to_owned(),
+            museum: museum.to_owned(),
+            kind,
+            state: JobState::Running,
+            progress: None,
+            validation: None,
+            result: None,
+            error: None,
+            error_kind: None,
+            created_at: Utc::now().to_rfc3339(),
+            finished_at: None,
+            by: by.to_owned(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Jobs {
     store: Arc<RedisStore>,
@@ -224,20 +244,7 @@ impl Jobs {
             args.extend(self.model_args.iter().cloned());
         }
         args.push("--json".into());
-        let job = Job {
-            id: id.clone(),
-            museum: museum.to_owned(),
-            kind,
-            state: JobState::Running,
-            progress: None,
-            validation: None,
-            result: None,
-            error: None,
-            error_kind: None,
-            created_at: Utc::now().to_rfc3339(),
-            finished_at: None,
-            by: by.to_owned(),
-        };
+        let job = Job::begun(&id, museum, kind, by);
         self.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), job.clone());
         let me = self.clone();
         let (mirrored, visible) = tokio::sync::oneshot::channel();
@@ -263,21 +270,11 @@ impl Jobs {
     /// failed with `why` for the person to fix. Holds nothing.
     pub async fn refused(&self, museum: &str, kind: JobKind, why: String, by: &str) -> Job {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let now = Utc::now().to_rfc3339();
-        let job = Job {
-            id: id.clone(),
-            museum: museum.to_owned(),
-            kind,
-            state: JobState::Failed,
-            progress: None,
-            validation: None,
-            result: None,
-            error: Some(why),
-            error_kind: Some(FailureKind::Invalid),
-            created_at: now.clone(),
-            finished_at: Some(now),
-            by: by.to_owned(),
-        };
+        let mut job = Job::begun(&id, museum, kind, by);
+        job.state = JobState::Failed;
+        job.error = Some(why);
+        job.error_kind = Some(FailureKind::Invalid);
+        job.finished_at = Some(job.created_at.clone());
         self.jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), job.clone());
         self.mirror(&id).await;
         self.prune(&id);

@@ -241,7 +241,8 @@ fn new_key(profile: &mut MuseumProfile, label: Option<String>) -> String {
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and
 /// a rename (as the builder's bundle store replaces `CURRENT`).
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `path` whole or not at all (temp file, sync, rename).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut tmp = tempfile::NamedTempFile::new_in(path.parent().unwrap_or(Path::new(".")))?;
     tmp.write_all(bytes)?;

@@ -70,23 +70,25 @@ pub fn multipart_error(e: &actix_web::Error, limit: usize) -> ApiError {
     }
 }
 
+/// A multipart text field: at most [`MAX_TEXT_FIELD`] bytes of UTF-8, trimmed.
+pub fn text_part(part: Option<Bytes>, name: &'static str) -> Result<Option<String>, ApiError> {
+    let Some(part) = part else { return Ok(None) };
+    if part.data.len() > MAX_TEXT_FIELD {
+        return Err(ApiError::InvalidParameter { name: "form field", reason: format!("`{name}` is too long") });
+    }
+    String::from_utf8(part.data.to_vec())
+        .map(|s| Some(s.trim().to_owned()))
+        .map_err(|_| ApiError::InvalidParameter { name, reason: "not UTF-8".into() })
+}
+
 pub async fn read_upload(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<Upload, ApiError> {
     let form = MultipartForm::<UploadForm>::from_request(req, &mut payload.into_inner())
         .await
         .map_err(|e| multipart_error(&e, limit))?
         .into_inner();
-    let text = |part: Option<Bytes>, name: &'static str| -> Result<Option<String>, ApiError> {
-        let Some(part) = part else { return Ok(None) };
-        if part.data.len() > MAX_TEXT_FIELD {
-            return Err(ApiError::InvalidParameter { name: "form field", reason: format!("`{name}` is too long") });
-        }
-        String::from_utf8(part.data.to_vec())
-            .map(|s| Some(s.trim().to_owned()))
-            .map_err(|_| ApiError::InvalidParameter { name, reason: "not UTF-8".into() })
-    };
     Ok(Upload {
-        museum: text(form.museum, "museum")?.filter(|s| !s.is_empty()),
-        lang: text(form.lang, "lang")?,
+        museum: text_part(form.museum, "museum")?.filter(|s| !s.is_empty()),
+        lang: text_part(form.lang, "lang")?,
         file: form.file.map(|f| f.data),
     })
 }
