@@ -21,7 +21,9 @@ APT_PACKAGES=(cmake g++ make libopenblas-dev redis-server wrk curl pkg-config un
   libopencv-dev clang libclang-dev
   # The visitor page's end-to-end tests (tests/tests/e2e/web.rs) drive a real Chromium through chromedriver;
   # a small CJK font so their screenshots show Chinese and Japanese text rather than empty boxes.
-  chromium chromium-driver fonts-wqy-microhei)
+  chromium chromium-driver fonts-wqy-microhei
+  # The cluster (scripts/cluster.sh) and its fault tests (tests/tests/cluster): the load balancer in front of the replicas.
+  haproxy)
 # Node.js for the sample mini-program's tests (clients/miniprogram, run by tests/tests/e2e/miniprogram.rs): Debian's, only when no `node` is on PATH
 # (a machine may already have another build of it, e.g. NodeSource's).
 NODE_PACKAGES=(nodejs npm)

@@ -6,7 +6,9 @@
 #   e2e   the real-component tier (tests/tests/e2e, one binary behind the e2e
 #         package's `e2e` feature): the real model, real FAISS, a real Redis and
 #         the release index-builder binary
-# Arguments go to both tiers' `cargo test` (a test name filter, `-- --nocapture`).
+#   cluster  the fault tests (tests/tests/cluster, short lengths): scripts/cluster.sh's
+#         HAProxy + 3 replicas + 6-node Redis Cluster, parts killed under load
+# Arguments go to every tier's `cargo test` (a test name filter, `-- --nocapture`); SKIP_CLUSTER=1 skips the cluster tier.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -38,6 +40,15 @@ else
 fi
 e2e_s=$(( $(date +%s) - start ))
 
+start=$(date +%s)
+if [ -z "${SKIP_CLUSTER:-}" ]; then
+  cargo test --release --locked -p e2e --features e2e --test cluster "$@" 2>&1 | tee "$logs/cluster"
+  cluster=${PIPESTATUS[0]}
+else
+  cluster=0
+fi
+cluster_s=$(( $(date +%s) - start ))
+
 # The OpenAPI document is a contract, checked from outside: the pinned API
 # tester against a server of its own, fixed seed and budget (scripts/contract.sh).
 start=$(date +%s)
@@ -46,9 +57,10 @@ contract=${PIPESTATUS[0]}
 contract_s=$(( $(date +%s) - start ))
 set -e
 
-touch "$logs/fast" "$logs/e2e"
+touch "$logs/fast" "$logs/e2e" "$logs/cluster"
 totals "tests, fast tier (${fast_s}s with its build): " < "$logs/fast"
 totals "tests, e2e tier (${e2e_s}s with its build): " < "$logs/e2e"
+totals "tests, cluster faults (${cluster_s}s): " < "$logs/cluster"
 echo "contract check (${contract_s}s): $([ "$contract" -eq 0 ] && echo ok || echo "FAILED (exit $contract)")"
-cat "$logs/fast" "$logs/e2e" | totals "tests: "
-[ "$fast" -eq 0 ] && [ "$e2e" -eq 0 ] && [ "$contract" -eq 0 ]
+cat "$logs/fast" "$logs/e2e" "$logs/cluster" | totals "tests: "
+[ "$fast" -eq 0 ] && [ "$e2e" -eq 0 ] && [ "$cluster" -eq 0 ] && [ "$contract" -eq 0 ]

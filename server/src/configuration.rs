@@ -80,6 +80,11 @@ pub struct ServerSettings {
     pub media_base_url: String,
     /// Seconds in-flight requests get to finish on shutdown.
     pub shutdown_timeout_s: u64,
+    /// Seconds between SIGTERM and closing the listener, while `/ready`
+    /// answers 503 so a load balancer stops sending new requests (behind one,
+    /// more than its health check's interval times its fall count).
+    #[serde(default)]
+    pub drain_s: u64,
     /// Development: serve the visitor page's files from this folder (read on
     /// each request) instead of the copies embedded in the binary.
     #[serde(default)]
@@ -109,7 +114,12 @@ pub struct BundleSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct RedisSettings {
+    /// A single node (unused when `cluster_nodes` names any).
     pub url: String,
+    /// A Redis Cluster: some of its nodes' `redis://` URLs (the client learns
+    /// the rest); env `APP__REDIS__CLUSTER_NODES`, comma-separated.
+    #[serde(default)]
+    pub cluster_nodes: Vec<String>,
     /// How long a recognition result stays cached.
     pub cache_ttl_s: u64,
     /// Per-command timeout; a slow Redis must not slow recognition down.
@@ -155,6 +165,8 @@ impl Settings {
                     .prefix_separator("__")
                     .separator("__")
                     .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("redis.cluster_nodes")
                     .source(env),
             )
             .build()?
@@ -195,6 +207,9 @@ impl Settings {
             _ if redis.url.trim().is_empty() => check(false, "redis.url", "must not be empty"),
             None => check(false, "redis.url", "is not a redis:// URL"),
             Some(_) => {}
+        }
+        for node in &redis.cluster_nodes {
+            check(redis::parse_redis_url(node).is_some(), "redis.cluster_nodes", "each must be a redis:// URL");
         }
         check(redis.timeout_ms > 0, "redis.timeout_ms", "must be at least 1");
         let wechat = &self.wechat;

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use crate::redis_store::Conn;
 
 const RELEASE: &str =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
@@ -23,7 +23,7 @@ pub struct Lease {
 impl Lease {
     /// Takes `key` for `owner` for `ttl`; `Ok(None)` if someone holds it.
     pub async fn try_acquire(
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         key: &str,
         owner: &str,
         ttl: Duration,
@@ -40,12 +40,12 @@ impl Lease {
     }
 
     /// Who holds `key`, if anyone.
-    pub async fn holder(conn: &mut ConnectionManager, key: &str) -> redis::RedisResult<Option<String>> {
+    pub async fn holder(conn: &mut Conn, key: &str) -> redis::RedisResult<Option<String>> {
         redis::cmd("GET").arg(key).query_async(conn).await
     }
 
     /// Extends the lease to `ttl` from now; `false` if it is no longer ours.
-    pub async fn renew(&self, conn: &mut ConnectionManager, ttl: Duration) -> redis::RedisResult<bool> {
+    pub async fn renew(&self, conn: &mut Conn, ttl: Duration) -> redis::RedisResult<bool> {
         let n: i64 = redis::Script::new(RENEW)
             .key(&self.key)
             .arg(&self.owner)
@@ -56,7 +56,7 @@ impl Lease {
     }
 
     /// Lets go; `false` if it was no longer ours (expired, maybe taken).
-    pub async fn release(&self, conn: &mut ConnectionManager) -> redis::RedisResult<bool> {
+    pub async fn release(&self, conn: &mut Conn) -> redis::RedisResult<bool> {
         let n: i64 = redis::Script::new(RELEASE).key(&self.key).arg(&self.owner).invoke_async(conn).await?;
         Ok(n == 1)
     }

@@ -102,9 +102,16 @@ impl Application {
         })
         .workers(settings.server.workers)
         .shutdown_timeout(settings.server.shutdown_timeout_s)
+        // SIGTERM drains first (see `drain_on_signal`).
+        .disable_signals()
         .listen(listener)?
         .run();
-        let mut tasks = BackgroundTasks(vec![tokio::spawn(watch_published(state.clone()))]);
+        let drain = Duration::from_secs(settings.server.drain_s);
+        let mut tasks = BackgroundTasks(vec![
+            tokio::spawn(watch_published(state.clone())),
+            tokio::spawn(drain_on_signal(state.clone(), server.handle(), drain)),
+            tokio::spawn(migrate_analytics(state.clone())),
+        ]);
         // Only a feature calling a WeChat API with the token needs it kept fresh.
         if settings.wechat.keep_access_token {
             let every = Duration::from_secs(settings.wechat.token_check_every_s);
@@ -134,6 +141,39 @@ impl Application {
         drop(tasks);
         tracing::info!("server stopped; background tasks stopped");
         result
+    }
+}
+
+/// On SIGTERM or SIGINT: `/ready` answers 503 for `drain` while requests
+/// are still served (a load balancer's health check takes the replica out
+/// of rotation), then the listener closes and in-flight requests get
+/// `server.shutdown_timeout_s` to finish.
+async fn drain_on_signal(state: web::Data<AppState>, server: actix_web::dev::ServerHandle, drain: Duration) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot listen for SIGTERM/SIGINT; stop the server with SIGKILL");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    state.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+    tracing::info!(drain_s = drain.as_secs(), "stopping: draining, then finishing requests in flight");
+    tokio::time::sleep(drain).await;
+    server.stop(true).await;
+}
+
+/// Moves analytics counters written before their keys had a hash tag
+/// (retried each minute while Redis is down).
+async fn migrate_analytics(state: web::Data<AppState>) {
+    loop {
+        match state.analytics.migrate_legacy().await {
+            Ok(0) => return,
+            Ok(moved) => return tracing::info!(moved, "analytics counters moved to hash-tagged keys"),
+            Err(e) => tracing::debug!(error = %e, "analytics counters not migrated yet"),
+        }
+        tokio::time::sleep(Duration::from_secs(60)).await;
     }
 }
 

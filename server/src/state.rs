@@ -160,12 +160,18 @@ pub struct AppState {
     pub registry: crate::admin::Registry,
     pub jobs: Arc<crate::admin::Jobs>,
     pub analytics: crate::admin::Analytics,
+    /// Set on SIGTERM: `/ready` answers 503 while requests still are served.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
     pub fn new(recognizer: Recognizer, model: ModelManifest, settings: Settings) -> anyhow::Result<Self> {
         let timeout = std::time::Duration::from_millis(settings.redis.timeout_ms);
-        let store = Arc::new(RedisStore::new(&settings.redis.url, timeout)?);
+        let store = Arc::new(if settings.redis.cluster_nodes.is_empty() {
+            RedisStore::new(&settings.redis.url, timeout)?
+        } else {
+            RedisStore::cluster(&settings.redis.cluster_nodes, timeout)?
+        });
         let wechat = Arc::new(WechatClient::new(settings.wechat.api.clone())?);
         let queue_capacity = settings.recognizer.sessions + settings.recognizer.queue;
         Ok(Self {
@@ -199,6 +205,7 @@ impl AppState {
             analytics: crate::admin::Analytics::new(store.clone()),
             store,
             metrics: Metrics::new()?,
+            draining: Default::default(),
             settings,
         })
     }

@@ -11,7 +11,8 @@
 //! every operation's script answers "migrate first" while the old key
 //! exists, the server resolves each bare id to the museum that publishes it
 //! and moves every entry (with its time) in one script; an id no published
-//! museum has is kept with an empty museum, never dropped.
+//! museum has is kept with an empty museum, never dropped. (A Redis Cluster
+//! never held legacy lists: there the scripts name the list's key only.)
 
 use std::sync::Arc;
 
@@ -101,7 +102,11 @@ impl Visitors {
         let mut c = self.store.required().await?;
         for _ in 0..2 {
             let mut call = script.key(list.key(openid));
-            call.key(list.legacy_key(openid));
+            // Legacy keys only ever lived on a single node; in a cluster
+            // they would sit in another slot than the list's (CROSSSLOT).
+            if !self.store.is_cluster() {
+                call.key(list.legacy_key(openid));
+            }
             for a in args {
                 call.arg(a);
             }
@@ -122,7 +127,7 @@ impl Visitors {
     /// Moves the legacy list to the versioned key (see the module's notes).
     async fn migrate(
         &self,
-        c: &mut redis::aio::ConnectionManager,
+        c: &mut crate::redis_store::Conn,
         list: List,
         openid: &str,
         resolve: &dyn Fn(&str) -> Option<String>,
@@ -173,7 +178,7 @@ impl Visitors {
         // Scored in milliseconds, and always above the newest entry: two adds
         // within one millisecond must still keep their order.
         const ADD: &str = r"
-            if redis.call('EXISTS', KEYS[2]) == 1 then return {ok = 'migrate'} end
+            if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then return {ok = 'migrate'} end
             local at = tonumber(ARGV[2])
             local top = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
             if top[2] and tonumber(top[2]) >= at then at = tonumber(top[2]) + 1 end
@@ -196,7 +201,7 @@ impl Visitors {
         resolve: Resolver<'_>,
     ) -> Result<bool, ApiError> {
         const REMOVE: &str = r"
-            if redis.call('EXISTS', KEYS[2]) == 1 then return {ok = 'migrate'} end
+            if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then return {ok = 'migrate'} end
             if ARGV[1] == '1' then return redis.call('ZREM', KEYS[1], ARGV[2] .. ':' .. ARGV[3]) end
             local removed = 0
             local suffix = ':' .. ARGV[3]
@@ -222,7 +227,7 @@ impl Visitors {
         resolve: Resolver<'_>,
     ) -> Result<(Vec<Entry>, usize), ApiError> {
         const LIST: &str = r"
-            if redis.call('EXISTS', KEYS[2]) == 1 then return {ok = 'migrate'} end
+            if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then return {ok = 'migrate'} end
             return {redis.call('ZREVRANGE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES'), redis.call('ZCARD', KEYS[1])}";
         let stop = (offset + limit) as isize - 1;
         let args = [offset.to_string(), stop.to_string()];

@@ -64,13 +64,71 @@ fn last_days(today: chrono::NaiveDate, days: i64) -> Vec<String> {
     (0..days).rev().map(|back| (today - chrono::Duration::days(back)).format("%Y-%m-%d").to_string()).collect()
 }
 
+/// A museum's counters share a hash tag, so one recognition's counts go
+/// in one pipeline to one Redis Cluster slot.
 fn key(museum: &str, what: &str) -> String {
-    format!("mo:analytics:v1:{museum}:{what}")
+    format!("mo:analytics:v2:{{{museum}}}:{what}")
 }
+
+/// Counters written before keys carried a hash tag (single node only).
+const LEGACY_PATTERN: &str = "mo:analytics:v1:*";
+
+/// The tagged key of a legacy counter, `mo:analytics:v1:{museum}:{what}`
+/// (museum ids have no `:`), if it is one.
+fn from_legacy(legacy: &str) -> Option<String> {
+    let (museum, what) = legacy.strip_prefix("mo:analytics:v1:")?.split_once(':')?;
+    recognizer::bundle::valid_museum_id(museum)
+        .then(|| key(museum, what))
+        .or_else(|| (museum == ALL).then(|| key(ALL, what)))
+}
+
+/// Adds a legacy counter (a hash or sorted set) into its tagged key, keeps
+/// the longer expiry, and deletes it: one script, so a counter is moved once
+/// even when several servers migrate at the same time.
+const MERGE: &str = r"
+    local kind = redis.call('TYPE', KEYS[1]).ok
+    if kind == 'hash' then
+      local kv = redis.call('HGETALL', KEYS[1])
+      for i = 1, #kv, 2 do redis.call('HINCRBY', KEYS[2], kv[i], kv[i + 1]) end
+    elseif kind == 'zset' then
+      local kv = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+      for i = 1, #kv, 2 do redis.call('ZINCRBY', KEYS[2], kv[i + 1], kv[i]) end
+    else
+      return 0
+    end
+    local ttl = redis.call('PTTL', KEYS[1])
+    if ttl > 0 and redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+    redis.call('DEL', KEYS[1])
+    return 1";
 
 impl Analytics {
     pub fn new(store: Arc<RedisStore>) -> Self {
         Self { store }
+    }
+
+    /// Moves counters kept under untagged keys to the tagged ones (a single
+    /// node only: a cluster never held them). `Ok(moved)` once none is left.
+    pub async fn migrate_legacy(&self) -> Result<usize, redis::RedisError> {
+        if self.store.is_cluster() {
+            return Ok(0);
+        }
+        let Some(mut c) = self.store.connection().await else {
+            return Err(redis::RedisError::from((redis::ErrorKind::Io, "redis unavailable")));
+        };
+        let mut legacy = Vec::new();
+        {
+            let mut keys = redis::AsyncCommands::scan_match::<_, String>(&mut c, LEGACY_PATTERN).await?;
+            while let Some(k) = keys.next_item().await {
+                legacy.push(k?);
+            }
+        }
+        let merge = redis::Script::new(MERGE);
+        let mut moved = 0;
+        for old in legacy {
+            let Some(new) = from_legacy(&old) else { continue };
+            moved += merge.key(&old).key(&new).invoke_async::<usize>(&mut c).await?;
+        }
+        Ok(moved)
     }
 
     /// Counts one answer: under the museum it was scoped to, or (across all

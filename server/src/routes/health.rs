@@ -12,9 +12,13 @@ pub async fn health() -> HttpResponse {
     ok(json!({ "status": "ok" }))
 }
 
-/// Ready: a bundle is loaded, so recognition can answer.
+/// Ready: a bundle is loaded, so recognition can answer; 503 while
+/// draining after SIGTERM, so the load balancer sends no new requests.
 #[get("/ready")]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(ApiError::NotReady);
+    }
     let catalog = state.ready_catalog()?;
     let cache = state.store.ping().await;
     let museums: Vec<_> = catalog

@@ -77,7 +77,7 @@ impl AccessTokens {
         }
     }
 
-    async fn refresh(&self, conn: &mut redis::aio::ConnectionManager) -> Result<String, TokenError> {
+    async fn refresh(&self, conn: &mut crate::redis_store::Conn) -> Result<String, TokenError> {
         let fresh = self.client.stable_token(false).await?;
         let ttl_ms = fresh.expires_in.saturating_mul(1000).max(1);
         conn.pset_ex::<_, _, ()>(TOKEN_KEY, &fresh.access_token, ttl_ms).await?;
