@@ -266,6 +266,25 @@ mod tests {
     }
 
     #[test]
+    fn a_redis_cluster_is_named_by_its_nodes_comma_separated_in_the_environment() {
+        let env = [("APP__REDIS__CLUSTER_NODES", "redis://10.0.0.1:6379,redis://10.0.0.2:6379")];
+        let env = env.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        let s = Settings::load_with_env(None, Some(env)).unwrap();
+        assert_eq!(s.redis.cluster_nodes, ["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"]);
+        assert_eq!(s.validate(), Ok(()));
+        // Other values with a comma stay strings.
+        let env = [
+            ("APP__SERVER__MEDIA_BASE_URL", "https://cdn.example/a,b"),
+            ("APP__REDIS__CLUSTER_NODES", "10.0.0.1:6379"),
+        ];
+        let env = env.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        let s = Settings::load_with_env(None, Some(env)).unwrap();
+        assert_eq!(s.server.media_base_url, "https://cdn.example/a,b");
+        let problems = s.validate().unwrap_err();
+        assert_eq!(problems.0, ["redis.cluster_nodes: each must be a redis:// URL"]);
+    }
+
+    #[test]
     fn the_defaults_are_valid_and_the_token_keeper_is_off() {
         let s = Settings::load(None).unwrap();
         assert_eq!(s.validate(), Ok(()));

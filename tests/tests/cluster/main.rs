@@ -158,7 +158,11 @@ async fn replica_drained(
     check(problems, exited.is_some(), "the replica did not stop within 40 s of SIGTERM".into());
     check(problems, run.failed() == 0, format!("requests failed while a replica drained: {:?}", run.statuses()));
     cluster.restart_missing();
-    check(problems, cluster.wait_lb("r3", "UP", Duration::from_secs(60)).await.is_some(), "r3 did not come back".into());
+    check(
+        problems,
+        cluster.wait_lb("r3", "UP", Duration::from_secs(60)).await.is_some(),
+        "r3 did not come back".into(),
+    );
     figure(
         figures,
         json!({

@@ -584,3 +584,47 @@ fn builder_with_model(command: &str, records: &std::path::Path, bundles: &std::p
         .stdout(std::process::Stdio::piped());
     cmd
 }
+
+/// Analytics counters written before their keys carried the museum as a
+/// hash tag are added into the tagged ones when a server starts (sums, the
+/// longer expiry kept), and the old keys go.
+#[tokio::test]
+async fn analytics_counters_under_old_keys_are_merged_on_start() {
+    let app = TestApp::spawn(AppOptions::default().admin()).await;
+    let key = app.create_museum("m-a").await;
+    let today = chrono_today();
+    let cli = |args: &[&str]| redis_cli(app.redis(), args).join("\n");
+    cli(&["HSET", "mo:analytics:v1:m-a:status", "matched", "5", "no_match", "2"]);
+    cli(&["HSET", "mo:analytics:v2:{m-a}:status", "matched", "1"]);
+    cli(&["ZADD", "mo:analytics:v1:m-a:exhibits", "4", "pd-003"]);
+    let day = format!("mo:analytics:v1:m-a:day:{today}");
+    cli(&["HSET", &day, "matched", "5", "no_match", "2"]);
+    cli(&["EXPIRE", &day, "100000"]);
+    cli(&["SET", "mo:analytics:v1:m-a:not-a-counter", "x"]);
+
+    // A second server over the same Redis (as after an upgrade) moves them.
+    let peer = app.spawn_peer().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cli(&["EXISTS", "mo:analytics:v1:m-a:status", "mo:analytics:v1:m-a:exhibits", &day]) != "0" {
+        assert!(Instant::now() < deadline, "legacy counters were not moved");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) =
+        call_json(Method::GET, &format!("{peer}/api/v1/admin/museums/m-a/analytics"), Some(&key), None).await;
+    assert_eq!(status, 200, "{body}");
+    let a = &body["data"];
+    assert_eq!((a["matched"].as_u64(), a["no_match"].as_u64()), (Some(6), Some(2)), "{a}");
+    assert_eq!(a["top_exhibits"][0], json!({ "id": "pd-003", "count": 4 }), "{a}");
+    let days = a["daily"].as_array().unwrap();
+    assert_eq!(days.last().unwrap()["matched"], 5, "{a}");
+    let ttl: i64 = cli(&["TTL", &format!("mo:analytics:v2:{{m-a}}:day:{today}")]).parse().unwrap();
+    assert!(ttl > 99_000, "the day's expiry came along: {ttl}");
+    // What is not a counter is left alone, not dropped.
+    assert_eq!(cli(&["GET", "mo:analytics:v1:m-a:not-a-counter"]), "x");
+}
+
+/// Today's date (UTC) as the analytics keys name days.
+fn chrono_today() -> String {
+    let out = std::process::Command::new("date").args(["-u", "+%Y-%m-%d"]).output().expect("date");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}

@@ -283,13 +283,6 @@ async fn logged_in_visitors_get_history_and_favorites() {
 }
 
 /// `redis-cli` against the test's Redis: what it printed, one line per reply element.
-fn redis_cli(redis: &RedisServer, args: &[&str]) -> Vec<String> {
-    let out =
-        std::process::Command::new("redis-cli").arg("-p").arg(redis.port.to_string()).args(args).output().unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
-}
-
 #[tokio::test]
 async fn visitor_lists_know_which_museum_an_exhibit_belongs_to() {
     // Two museums that use the same exhibit ids: the demo, and "twin" (the

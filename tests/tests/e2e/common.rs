@@ -63,6 +63,13 @@ impl RedisServer {
     }
 }
 
+/// `redis-cli -p <port> args…` against a test's Redis, its output lines.
+pub fn redis_cli(redis: &RedisServer, args: &[&str]) -> Vec<String> {
+    let out = Command::new("redis-cli").arg("-p").arg(redis.port.to_string()).args(args).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
