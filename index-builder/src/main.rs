@@ -26,6 +26,12 @@ struct Cli {
     /// on the museum (default: wait for it).
     #[arg(long, global = true, value_name = "SECONDS")]
     lock_wait: Option<f64>,
+    /// Also publish to this S3-protocol object store (`s3://bucket[/prefix]`,
+    /// configured by the standard AWS_* variables): every publish, rollback,
+    /// build and change uploads the version and then conditionally replaces
+    /// the museum's pointer there, before the local CURRENT changes.
+    #[arg(long, global = true, env = "MUSEUM_BUNDLE_STORE", value_name = "URL")]
+    store: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -362,6 +368,8 @@ fn failure(e: &anyhow::Error) -> Failure {
             with(NotFound, s.to_string())
         }
         StoreError::Moved { .. } | StoreError::Busy(_) => with(Conflict, s.to_string()),
+        StoreError::Remote(r @ bundle_store::Error::Moved { .. }) => with(Conflict, r.to_string()),
+        StoreError::Remote(r @ bundle_store::Error::NoSuchVersion { .. }) => with(NotFound, r.to_string()),
         StoreError::Bundle(r) => recognizer(r, ""),
         StoreError::Media(m @ index_builder::media::MediaError::Image { .. }) => with(Invalid, m.to_string()),
         _ => with(Internal, format!("{e:#}")),
@@ -436,6 +444,9 @@ fn main() {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let json = cli.json;
+    if let Some(url) = cli.store.as_deref().filter(|u| !u.is_empty()) {
+        store::use_remote(bundle_store::Remote::open(url)?);
+    }
     let lock_wait = match cli.lock_wait {
         Some(s) if !(s.is_finite() && s >= 0.0) => bail!("--lock-wait takes a number of seconds, not {s}"),
         s => s.map(std::time::Duration::from_secs_f64),

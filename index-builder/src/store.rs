@@ -58,6 +58,47 @@ pub enum StoreError {
     Media(#[from] crate::media::MediaError),
     #[error(transparent)]
     Search(#[from] catalog_search::SearchError),
+    #[error(transparent)]
+    Remote(#[from] bundle_store::Error),
+}
+
+/// The object store publishes also go to (`index-builder --store`), if any.
+static REMOTE: std::sync::OnceLock<bundle_store::Remote> = std::sync::OnceLock::new();
+
+/// From now on every [`publish`] first uploads the version to `remote` and
+/// conditionally replaces the museum's pointer there.
+pub fn use_remote(remote: bundle_store::Remote) {
+    let _ = REMOTE.set(remote);
+}
+
+/// Uploads `version` and points the store's `CURRENT` at it, if it still
+/// names `expected` (or names nothing yet: the first publish to a store
+/// seeds it). On its own thread and runtime, so it works from any caller.
+fn publish_remote(
+    remote: &bundle_store::Remote,
+    lock: &MuseumLock,
+    version: &str,
+    expected: Option<&str>,
+) -> Result<()> {
+    let run = || -> Result<()> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(io("starting the bundle store client"))?;
+        rt.block_on(async {
+            let files = remote.upload(lock.root(), &lock.museum, version).await?;
+            let expected = match remote.published(&lock.museum).await? {
+                None => None,
+                Some(_) => expected,
+            };
+            remote.publish(&lock.museum, version, expected).await?;
+            tracing::info!(museum = %lock.museum, %version, files, store = remote.url(), "published to the bundle store");
+            Ok(())
+        })
+    };
+    std::thread::scope(|s| s.spawn(run).join()).unwrap_or_else(|_| {
+        Err(io("publishing to the bundle store")(std::io::Error::other("the upload thread panicked")))
+    })
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
@@ -144,6 +185,11 @@ pub fn publish(lock: &MuseumLock, version: &str, expected: Option<&str>) -> Resu
     let found = lock.current()?;
     if found.as_deref() != expected {
         return Err(StoreError::Moved { museum: lock.museum.clone(), expected: expected.map(str::to_owned), found });
+    }
+    // The store is what replicas serve: it changes first, and a publish it
+    // refuses (unreachable, or moved on by another builder) changes nothing here.
+    if let Some(remote) = REMOTE.get() {
+        publish_remote(remote, lock, version, expected)?;
     }
     let mut tmp = tempfile::NamedTempFile::new_in(root).map_err(io("creating CURRENT.tmp"))?;
     writeln!(tmp, "{version}").map_err(io("writing CURRENT.tmp"))?;

@@ -108,8 +108,15 @@ pub struct RecognizerSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct BundleSettings {
-    /// Bundle root written by `index-builder` (holds `CURRENT` and `versions/`).
+    /// Bundle root written by `index-builder` (holds `CURRENT` and `versions/`);
+    /// with `store`, also the local cache versions are pulled into.
     pub root: PathBuf,
+    /// An S3-protocol object store the builder publishes to
+    /// (`s3://bucket[/prefix]`, configured by the `AWS_*` variables; "": none,
+    /// the bundle root is all). Each second the server reads every museum's
+    /// pointer there and pulls a newly published version into `root`.
+    #[serde(default)]
+    pub store: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -198,6 +205,11 @@ impl Settings {
         check(rec.sessions > 0, "recognizer.sessions", "must be at least 1 (recognitions running at once)");
         check(rec.intra_threads > 0, "recognizer.intra_threads", "must be at least 1");
         check(!self.bundles.root.as_os_str().is_empty(), "bundles.root", "must not be empty");
+        check(
+            self.bundles.store.is_empty() || self.bundles.store.starts_with("s3://"),
+            "bundles.store",
+            "must be empty or an s3://bucket[/prefix] URL",
+        );
         check(!admin.data_dir.as_os_str().is_empty(), "admin.data_dir", "must not be empty");
         check(admin.build_threads > 0, "admin.build_threads", "must be at least 1");
         check(admin.max_import_bytes > 0, "admin.max_import_bytes", "must be at least 1");

@@ -101,9 +101,11 @@ impl RedisStore {
     }
 
     /// A Redis Cluster reached through any of `nodes` (the client learns the
-    /// rest from the cluster). A command is retried while the cluster moves
-    /// a slot or promotes a replica, up to `timeout` in all (at least a
-    /// second: a failover takes about the cluster's node timeout).
+    /// rest from the cluster). Each command gets `timeout` in all, its
+    /// retries included (redirections are followed within it): while a
+    /// primary is down and not yet replaced, commands on its slots fail
+    /// fast, as with a single node that is down, and the client finds the
+    /// promoted replica on the next command after the failover.
     pub fn cluster(nodes: &[String], timeout: Duration) -> anyhow::Result<Self> {
         let client = ClusterClient::builder(nodes.iter().map(String::as_str))
             .connection_timeout(timeout)
@@ -162,8 +164,8 @@ impl RedisStore {
         self.connection().await.ok_or(crate::error::ApiError::StoreUnavailable)
     }
 
-    /// Whether Redis answers a PING right now (in a cluster, the node a PING
-    /// is routed to).
+    /// Whether Redis answers a PING right now (in a cluster, every primary:
+    /// one down reads as "down" until its replica takes over).
     pub async fn ping(&self) -> bool {
         let Some(mut c) = self.connection().await else { return false };
         redis::cmd("PING").query_async::<String>(&mut c).await.is_ok()

@@ -106,12 +106,19 @@ impl Application {
         .disable_signals()
         .listen(listener)?
         .run();
+        let remote = match settings.bundles.store.as_str() {
+            "" => None,
+            url => Some(bundle_store::Remote::open(url).context("opening bundles.store")?),
+        };
         let drain = Duration::from_secs(settings.server.drain_s);
         let mut tasks = BackgroundTasks(vec![
             tokio::spawn(watch_published(state.clone())),
             tokio::spawn(drain_on_signal(state.clone(), server.handle(), drain)),
             tokio::spawn(migrate_analytics(state.clone())),
         ]);
+        if let Some(remote) = remote {
+            tasks.0.push(tokio::spawn(pull_published(state.clone(), remote)));
+        }
         // Only a feature calling a WeChat API with the token needs it kept fresh.
         if settings.wechat.keep_access_token {
             let every = Duration::from_secs(settings.wechat.token_check_every_s);
@@ -159,21 +166,84 @@ async fn drain_on_signal(state: web::Data<AppState>, server: actix_web::dev::Ser
         _ = int.recv() => {}
     }
     state.draining.store(true, std::sync::atomic::Ordering::Relaxed);
-    tracing::info!(drain_s = drain.as_secs(), "stopping: draining, then finishing requests in flight");
-    tokio::time::sleep(drain).await;
-    server.stop(true).await;
+    tracing::info!(
+        drain_s = drain.as_secs(),
+        "stopping: draining, then finishing requests in flight (again to stop now)"
+    );
+    // A second signal stops at once, during the drain or the graceful stop.
+    let graceful = async {
+        tokio::time::sleep(drain).await;
+        server.stop(true).await;
+    };
+    tokio::select! {
+        _ = graceful => {}
+        _ = term.recv() => server.stop(false).await,
+        _ = int.recv() => server.stop(false).await,
+    }
 }
 
-/// Moves analytics counters written before their keys had a hash tag
-/// (retried each minute while Redis is down).
-async fn migrate_analytics(state: web::Data<AppState>) {
+/// With `bundles.store`: each second, every museum's pointer in the object
+/// store; a newly published version is pulled into the bundle root and the
+/// local `CURRENT` pointed at it, which `watch_published` then loads (and
+/// refuses, keeping the old one, if it is corrupt or for another model).
+/// While the store is unreachable, what is loaded keeps serving; the pull
+/// is tried again each second.
+async fn pull_published(state: web::Data<AppState>, remote: bundle_store::Remote) {
+    let mut failing = false;
     loop {
-        match state.analytics.migrate_legacy().await {
-            Ok(0) => return,
-            Ok(moved) => return tracing::info!(moved, "analytics counters moved to hash-tagged keys"),
-            Err(e) => tracing::debug!(error = %e, "analytics counters not migrated yet"),
+        let result = pull_once(state.bundle_root(), &remote).await;
+        match result {
+            Ok(()) if failing => {
+                tracing::info!(store = remote.url(), "bundle store reachable again");
+                failing = false;
+            }
+            Ok(()) => {}
+            Err(e) if !failing => {
+                tracing::warn!(error = %e, "bundle store: cannot pull; serving what is loaded and trying each second");
+                failing = true;
+            }
+            Err(e) => tracing::debug!(error = %e, "bundle store: still cannot pull"),
         }
-        tokio::time::sleep(Duration::from_secs(60)).await;
+        tokio::time::sleep(RELOAD_POLL).await;
+    }
+}
+
+async fn pull_once(root: &std::path::Path, remote: &bundle_store::Remote) -> Result<(), bundle_store::Error> {
+    for museum in remote.museums().await? {
+        let Some(published) = remote.published(&museum).await? else { continue };
+        let Ok(mroot) = bundle::museum_root(root, &museum) else { continue };
+        if bundle::current_version(&mroot).ok().flatten().as_deref() == Some(published.version.as_str()) {
+            continue;
+        }
+        std::fs::create_dir_all(&mroot)
+            .map_err(|source| bundle_store::Error::Io { context: "creating the museum's folder".into(), source })?;
+        let files = remote.pull(&museum, &published.version, &mroot).await?;
+        bundle_store::point_local(&mroot, &published.version)?;
+        tracing::info!(%museum, version = %published.version, files, "pulled the published version from the bundle store");
+    }
+    Ok(())
+}
+
+/// Moves analytics counters written before their keys had a hash tag: at
+/// start, and every 10 minutes for the first hour (servers of the old
+/// version may still count under the old keys during a rolling upgrade),
+/// then until a pass finds none; tried each minute while Redis is down.
+async fn migrate_analytics(state: web::Data<AppState>) {
+    let started = std::time::Instant::now();
+    loop {
+        let wait = match state.analytics.migrate_legacy().await {
+            Ok(0) if started.elapsed() >= Duration::from_secs(3600) => return,
+            Ok(0) => Duration::from_secs(600),
+            Ok(moved) => {
+                tracing::info!(moved, "analytics counters moved to hash-tagged keys");
+                Duration::from_secs(600)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "analytics counters not migrated yet");
+                Duration::from_secs(60)
+            }
+        };
+        tokio::time::sleep(wait).await;
     }
 }
 

@@ -107,7 +107,7 @@ impl Analytics {
     }
 
     /// Moves counters kept under untagged keys to the tagged ones (a single
-    /// node only: a cluster never held them). `Ok(moved)` once none is left.
+    /// node only: a cluster never held them); how many it moved.
     pub async fn migrate_legacy(&self) -> Result<usize, redis::RedisError> {
         if self.store.is_cluster() {
             return Ok(0);
@@ -117,7 +117,8 @@ impl Analytics {
         };
         let mut legacy = Vec::new();
         {
-            let mut keys = redis::AsyncCommands::scan_match::<_, String>(&mut c, LEGACY_PATTERN).await?;
+            let options = redis::ScanOptions::default().with_pattern(LEGACY_PATTERN).with_count(1000);
+            let mut keys = redis::AsyncCommands::scan_options::<String>(&mut c, options).await?;
             while let Some(k) = keys.next_item().await {
                 legacy.push(k?);
             }

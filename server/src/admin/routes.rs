@@ -436,6 +436,7 @@ pub async fn create_build(
         "--max-error-ratio".into(),
         body.max_error_ratio.to_string(),
     ];
+    args.extend(store_args(&state));
     if body.publish == Some(false) {
         args.push("--no-publish".into());
     }
@@ -524,13 +525,23 @@ fn builder_failure(f: Failure, stderr: &[u8]) -> ApiError {
 }
 
 fn lifecycle_args(state: &AppState, command: &str, museum: &str) -> Vec<String> {
-    vec![
+    let mut args = vec![
         command.into(),
         "--museum".into(),
         museum.into(),
         "--bundles".into(),
         state.bundle_root().display().to_string(),
-    ]
+    ];
+    args.extend(store_args(state));
+    args
+}
+
+/// With `bundles.store`, the builder publishes there too.
+fn store_args(state: &AppState) -> Vec<String> {
+    match state.settings.bundles.store.as_str() {
+        "" => Vec::new(),
+        url => vec!["--store".into(), url.into()],
+    }
 }
 
 /// Publishes `version` (publish) or the one before the current, or the one named (rollback).

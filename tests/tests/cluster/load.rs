@@ -30,6 +30,11 @@ pub enum Shape {
 
 /// Sends photos to `url` in `shape` for `duration`; `photos` are sent in turn.
 pub async fn run(url: &str, photos: &[Vec<u8>], shape: Shape, duration: Duration) -> Run {
+    run_as(url, photos, shape, duration, &[]).await
+}
+
+/// [`run`] as logged-in visitors: request `n` carries `tokens[n % len]`.
+pub async fn run_as(url: &str, photos: &[Vec<u8>], shape: Shape, duration: Duration, tokens: &[String]) -> Run {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(512)
@@ -38,15 +43,17 @@ pub async fn run(url: &str, photos: &[Vec<u8>], shape: Shape, duration: Duration
     let samples = Arc::new(Mutex::new(Vec::new()));
     let start = Instant::now();
     let photos: Arc<Vec<Vec<u8>>> = Arc::new(photos.to_vec());
+    let tokens: Arc<Vec<String>> = Arc::new(tokens.to_vec());
     match shape {
         Shape::Closed { connections } => {
             let mut tasks = Vec::new();
             for c in 0..connections {
                 let (http, url, photos, samples) = (http.clone(), url.to_owned(), photos.clone(), samples.clone());
+                let tokens = tokens.clone();
                 tasks.push(tokio::spawn(async move {
                     let mut n = c;
                     while start.elapsed() < duration {
-                        let s = one(&http, &url, &photos[n % photos.len()], start).await;
+                        let s = one(&http, &url, &photos[n % photos.len()], token(&tokens, n), start).await;
                         samples.lock().unwrap().push(s);
                         n += connections;
                     }
@@ -79,8 +86,9 @@ pub async fn run(url: &str, photos: &[Vec<u8>], shape: Shape, duration: Duration
                     continue;
                 };
                 let (http, url, photos, samples) = (http.clone(), url.to_owned(), photos.clone(), samples.clone());
+                let tokens = tokens.clone();
                 tasks.push(tokio::spawn(async move {
-                    let s = one(&http, &url, &photos[n % photos.len()], start).await;
+                    let s = one(&http, &url, &photos[n % photos.len()], token(&tokens, n), start).await;
                     samples.lock().unwrap().push(s);
                     drop(permit);
                 }));
@@ -96,14 +104,22 @@ pub async fn run(url: &str, photos: &[Vec<u8>], shape: Shape, duration: Duration
     Run { samples, elapsed: start.elapsed() }
 }
 
-async fn one(http: &reqwest::Client, url: &str, photo: &[u8], start: Instant) -> Sample {
+fn token(tokens: &[String], n: usize) -> Option<&str> {
+    (!tokens.is_empty()).then(|| tokens[n % tokens.len()].as_str())
+}
+
+async fn one(http: &reqwest::Client, url: &str, photo: &[u8], token: Option<&str>, start: Instant) -> Sample {
     let at = start.elapsed();
     let form = reqwest::multipart::Form::new().part(
         "file",
         reqwest::multipart::Part::bytes(photo.to_vec()).file_name("photo.jpg").mime_str("image/jpeg").expect("mime"),
     );
     let begun = Instant::now();
-    let (status, retry_after) = match http.post(url).multipart(form).send().await {
+    let mut request = http.post(url).multipart(form);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let (status, retry_after) = match request.send().await {
         Ok(r) => {
             let status = r.status().as_u16();
             let retry_after = r.headers().contains_key("retry-after");

@@ -25,6 +25,7 @@ mod eval;
 mod media;
 mod miniprogram;
 mod models;
+mod object_storage;
 mod recognition;
 mod search;
 mod web;
