@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # A cluster shaped like production, on this one machine (loopback only):
-#   HAProxy (deploy/haproxy.cfg)  ->  3 museum-server replicas
+#   HAProxy (deploy/haproxy.cfg)  ->  3 museum-server replicas, each with a bundle cache of its own
 #   a Redis Cluster: 6 nodes, 3 primaries + 3 replicas, AOF fsynced every second
-#   the fake WeChat API (development), the demo collection's bundle
+#   an S3-protocol object store (moto's S3 server) holding the bundles: the builder
+#   publishes the demo collection's bundle there, the replicas pull it
+#   the fake WeChat API (development)
 #
 #   scripts/cluster.sh up        set up, build, start (or restart) everything; waits until it serves
 #   scripts/cluster.sh status    what runs, the balancer's view of the replicas, the Redis Cluster's state
@@ -11,7 +13,7 @@
 #
 # Knobs (environment): CLUSTER_DIR (var/cluster), BASE_PORT (8100: the balancer;
 # +1 its stats and metrics, +10.. the replicas, +20.. the Redis nodes, +30 the fake
-# WeChat API), REPLICA_SESSIONS (1 recognition at a time per replica), SKIP_SETUP=1
+# WeChat API, +31 the object store; the Redis nodes' cluster bus is at their port + 10000), REPLICA_SESSIONS (1 recognition at a time per replica), SKIP_SETUP=1
 # (the fault tests: setup and the release build are done). Any APP__* variable set
 # when it starts goes to every replica (e.g. APP__LIMITS__ANONYMOUS_RECOGNIZE_PER_MINUTE=0).
 # Production notes: deploy/README.md.
@@ -25,6 +27,8 @@ STATS_PORT=$((BASE + 1))
 REPLICAS=(1 2 3)
 REDIS_NODES=(0 1 2 3 4 5)
 WECHAT_PORT=$((BASE + 30))
+STORE_PORT=$((BASE + 31))
+STORE_URL=s3://bundles/museum-officer
 replica_port() { echo $((BASE + 9 + $1)); }
 redis_port() { echo $((BASE + 20 + $1)); }
 
@@ -75,14 +79,31 @@ start_redis() {
   done
 }
 
+# moto keeps objects in memory: a restarted store is empty, and `up` publishes again.
+start_store() {
+  local pid="$DIR/pids/object-store.pid"
+  export AWS_ENDPOINT="http://127.0.0.1:$STORE_PORT" AWS_ALLOW_HTTP=true AWS_REGION=us-east-1
+  export AWS_ACCESS_KEY_ID=cluster AWS_SECRET_ACCESS_KEY=cluster
+  if ! alive "$pid"; then
+    setsid "$MOTO_SERVER" -H 127.0.0.1 -p "$STORE_PORT" >>"$DIR/logs/object-store.log" 2>&1 &
+    echo $! >"$pid"
+  fi
+  wait_for 30 "the object store" curl -s -o /dev/null "http://127.0.0.1:$STORE_PORT/"
+  curl -s -o /dev/null -X PUT "http://127.0.0.1:$STORE_PORT/bundles"
+}
+
+# The builder's own bundle root; every publish also goes to the store.
 demo_bundle() {
-  export MUSEUM_BUNDLES="$DIR/bundles"
+  export MUSEUM_BUNDLES="$DIR/bundles" MUSEUM_BUNDLE_STORE="$STORE_URL"
   ./target/release/museum-fixtures demo --out "$DIR/demo" >/dev/null
   if [ ! -f "$MUSEUM_BUNDLES/palace-demo/CURRENT" ]; then
     log "building the demo bundle"
     ./target/release/index-builder build --records "$DIR/demo/exhibits.json" --images "$DIR/demo/images" \
       --museum palace-demo >"$DIR/logs/build.log"
   fi
+  # (Again: the same version, a no-op when the store has it.)
+  ./target/release/index-builder publish --museum palace-demo "$(cat "$MUSEUM_BUNDLES/palace-demo/CURRENT")" \
+    >>"$DIR/logs/build.log"
 }
 
 start_replica() { # n
@@ -94,7 +115,8 @@ start_replica() { # n
     export APP__SERVER__PORT="$port"
     export APP__SERVER__DRAIN_S="${APP__SERVER__DRAIN_S:-2}"
     export APP__REDIS__CLUSTER_NODES="$cluster"
-    export APP__BUNDLES__ROOT="$DIR/bundles"
+    export APP__BUNDLES__ROOT="$DIR/replica-$n/bundles"
+    export APP__BUNDLES__STORE="$STORE_URL"
     export APP__RECOGNIZER__MODEL="$MUSEUM_MODEL"
     export APP__RECOGNIZER__SESSIONS="${REPLICA_SESSIONS:-1}"
     export APP__ADMIN__OPERATOR_KEY="${OPERATOR_KEY:-dev-operator-key}"
@@ -139,6 +161,8 @@ write_env() {
     echo "PIDS=$DIR/pids"
     echo "LOGS=$DIR/logs"
     echo "BUNDLES=$DIR/bundles"
+    echo "STORE_URL=$STORE_URL"
+    echo "STORE_ENDPOINT=http://127.0.0.1:$STORE_PORT"
   } >"$DIR/cluster.env"
 }
 
@@ -150,8 +174,9 @@ up() {
   else
     eval "$(bash scripts/setup.sh env)"
   fi
-  mkdir -p "$DIR/logs" "$DIR/pids" "$DIR/admin"
+  mkdir -p "$DIR/logs" "$DIR/pids" "$DIR/admin" "$DIR"/replica-{1,2,3}/bundles
   start_redis
+  start_store
   demo_bundle
   if ! alive "$DIR/pids/fake-wechat.pid"; then
     setsid ./target/release/fake-wechat --listen "127.0.0.1:$WECHAT_PORT" >>"$DIR/logs/fake-wechat.log" 2>&1 &
