@@ -180,35 +180,34 @@ step_dinov2() {
   log "model: $dir/model.onnx"
 }
 
-# schemathesis (the property-based API tester of scripts/contract.sh) in a venv of its
-# own; the stamp records the pinned requirements, so changing them reinstalls.
-step_schemathesis() {
-  local venv="$CACHE/venv-schemathesis-$SCHEMATHESIS_VERSION" want
-  want=$(sha256sum "$ROOT/scripts/requirements-contract.txt" | cut -d' ' -f1)
-  if [ -x "$venv/bin/st" ] && [ "$(cat "$venv/.stamp" 2>/dev/null)" = "$want" ]; then
-    log "schemathesis: $venv present"; return
+# A Python tool in a venv of its own, from requirements pinned by hash; the stamp
+# records those requirements, so changing them reinstalls.
+#   venv_tool NAME VENV REQUIREMENTS BINARY [pip flags]
+venv_tool() {
+  local name=$1 venv=$2 req=$3 bin=$4 want; shift 4
+  want=$(sha256sum "$req" | cut -d' ' -f1)
+  if [ -x "$venv/bin/$bin" ] && [ "$(cat "$venv/.stamp" 2>/dev/null)" = "$want" ]; then
+    log "$name: $venv present"; return
   fi
-  log "schemathesis: creating venv $venv"
+  log "$name: creating venv $venv"
   rm -rf "$venv"; mkdir -p "$CACHE"; python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --require-hashes --only-binary=:all: -r "$ROOT/scripts/requirements-contract.txt"
-  "$venv/bin/st" --version | grep -qF "$SCHEMATHESIS_VERSION" \
-    || { echo "schemathesis in $venv is not $SCHEMATHESIS_VERSION" >&2; exit 1; }
+  "$venv/bin/pip" install -q --require-hashes --only-binary=:all: "$@" -r "$req"
   echo "$want" > "$venv/.stamp"
-  log "schemathesis: $venv/bin/st"
+  log "$name: $venv/bin/$bin"
 }
 
-# moto's S3 server in a venv of its own (the bundle-store tests start it on a free port).
+# schemathesis (the property-based API tester of scripts/contract.sh).
+step_schemathesis() {
+  local venv="$CACHE/venv-schemathesis-$SCHEMATHESIS_VERSION"
+  venv_tool schemathesis "$venv" "$ROOT/scripts/requirements-contract.txt" st
+  "$venv/bin/st" --version | grep -qF "$SCHEMATHESIS_VERSION" \
+    || { echo "schemathesis in $venv is not $SCHEMATHESIS_VERSION" >&2; exit 1; }
+}
+
+# moto's S3 server (the bundle-store and cluster tests start it on a free port);
+# its requirements list every package, so pip resolves nothing itself.
 step_moto() {
-  local venv="$CACHE/venv-moto-$MOTO_VERSION" want
-  want=$(sha256sum "$ROOT/scripts/requirements-moto.txt" | cut -d' ' -f1)
-  if [ -x "$venv/bin/moto_server" ] && [ "$(cat "$venv/.stamp" 2>/dev/null)" = "$want" ]; then
-    log "moto: $venv present"; return
-  fi
-  log "moto: creating venv $venv"
-  rm -rf "$venv"; mkdir -p "$CACHE"; python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --require-hashes --no-deps --only-binary=:all: -r "$ROOT/scripts/requirements-moto.txt"
-  echo "$want" > "$venv/.stamp"
-  log "moto: $venv/bin/moto_server"
+  venv_tool moto "$CACHE/venv-moto-$MOTO_VERSION" "$ROOT/scripts/requirements-moto.txt" moto_server --no-deps
 }
 
 # Prints the environment the project's binaries and tests read.

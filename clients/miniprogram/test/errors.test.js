@@ -132,6 +132,34 @@ test("a proxy's HTML error page: bad_response with the HTTP status", async () =>
   }
 });
 
+test("recognize: the balancer's own 502 (its server died with the photo) is sent once more; our answers are final", async () => {
+  let calls = 0;
+  const server = await stub((req) => {
+    calls += 1;
+    return calls === 1
+      ? { status: 502, headers: { 'content-type': 'text/html' }, body: '<html><body>502 Bad Gateway</body></html>' }
+      : { status: 200, body: { errcode: 0, errmsg: 'ok', data: { status: 'no_match', tips: [] } } };
+  });
+  const busy = await stub(() => ({
+    status: 503,
+    headers: { 'content-type': 'application/json', 'retry-after': '1' },
+    body: { errcode: 50301, errmsg: 'busy', error: 'busy', request_id: 'r' },
+  }));
+  try {
+    const api = createApi({ wx: createWx({}), baseUrl: server.base });
+    const result = await api.recognize(photo(), { lang: 'en' });
+    assert.equal(result.status, 'no_match');
+    assert.equal(server.seen.length, 2, 'sent twice');
+    // A 503 busy is the service's own answer (with Retry-After): not sent again.
+    const err = await rejection(createApi({ wx: createWx({}), baseUrl: busy.base }).recognize(photo(), {}));
+    assert.equal(err.code, 'busy');
+    assert.equal(busy.seen.length, 1, 'sent once');
+  } finally {
+    await server.close();
+    await busy.close();
+  }
+});
+
 test('wx.login failing: wx_login_failed, and no request without a session', async () => {
   const server = await stub(() => ({ status: 200, body: { errcode: 0, errmsg: 'ok', data: {} } }));
   try {

@@ -236,11 +236,14 @@ pub fn kill(pid: u32, signal: &str) {
     assert!(status.success(), "kill -{signal} {pid}");
 }
 
-/// Whether process `pid` is gone within `within`.
+/// Whether process `pid` is gone (or a zombie: it has exited, nobody
+/// reaped it yet) within `within`.
 pub async fn wait_gone(pid: u32, within: Duration) -> bool {
     let start = Instant::now();
     while start.elapsed() < within {
-        if !Path::new(&format!("/proc/{pid}")).exists() {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+        let state = state.as_deref().and_then(|s| s.rsplit(')').next()).and_then(|s| s.split_whitespace().next());
+        if state.is_none_or(|s| s == "Z") {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

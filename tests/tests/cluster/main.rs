@@ -45,6 +45,16 @@ impl Lengths {
     }
 }
 
+/// What every scenario works with, and what they found.
+struct Ctx<'a> {
+    cluster: &'a Cluster,
+    url: &'a str,
+    photos: &'a [Vec<u8>],
+    lengths: &'a Lengths,
+    figures: Vec<Value>,
+    problems: Vec<String>,
+}
+
 /// Connections that keep every replica's recognition busy with one waiting.
 const BUSY: usize = 6;
 
@@ -58,19 +68,20 @@ fn cluster_survives_faults() {
         eprintln!("cluster up in {:.0?}", started.elapsed());
         let photos = cluster.photos();
         let url = format!("{}/api/v1/recognize", cluster.lb);
-        let mut figures = Vec::new();
-        let mut problems = Vec::new();
+        let (figures, problems) = (Vec::new(), Vec::new());
 
         // Warm every replica up (first inferences are slower).
         load::run(&url, &photos, Shape::Closed { connections: BUSY }, Duration::from_secs(3)).await;
 
-        let capacity = throughput(&cluster, &url, &photos, &lengths, &mut figures, &mut problems).await;
-        replica_drained(&cluster, &url, &photos, &lengths, &mut figures, &mut problems).await;
-        replica_killed(&cluster, &url, &photos, &lengths, &mut figures, &mut problems).await;
-        redis_primary_killed(&cluster, &url, &photos, &mut figures, &mut problems).await;
-        redis_down(&cluster, &url, &photos, &mut figures, &mut problems).await;
-        overload(&cluster, &url, &photos, capacity, &lengths, &mut figures, &mut problems).await;
-        soak(&cluster, &url, &photos, capacity, &lengths, &mut figures, &mut problems).await;
+        let mut ctx = Ctx { cluster: &cluster, url: &url, photos: &photos, lengths: &lengths, figures, problems };
+        let capacity = throughput(&mut ctx).await;
+        replica_drained(&mut ctx).await;
+        replica_killed(&mut ctx).await;
+        redis_primary_killed(&mut ctx).await;
+        redis_down(&mut ctx).await;
+        overload(&mut ctx, capacity).await;
+        soak(&mut ctx, capacity).await;
+        let Ctx { figures, problems, .. } = ctx;
 
         let out = harness::workspace_root().join("target/cluster");
         std::fs::create_dir_all(&out).unwrap();
@@ -94,14 +105,9 @@ fn check(problems: &mut Vec<String>, ok: bool, what: String) {
 
 /// Photos per second through the balancer with 3 replicas, then with 2 of
 /// them disabled at the balancer (the same path, one replica serving).
-async fn throughput(
-    cluster: &Cluster,
-    url: &str,
-    photos: &[Vec<u8>],
-    lengths: &Lengths,
-    figures: &mut Vec<Value>,
-    problems: &mut Vec<String>,
-) -> f64 {
+async fn throughput(ctx: &mut Ctx<'_>) -> f64 {
+    let (cluster, url, photos, lengths) = (ctx.cluster, ctx.url, ctx.photos, ctx.lengths);
+    let (figures, problems) = (&mut ctx.figures, &mut ctx.problems);
     let three = load::run(url, photos, Shape::Closed { connections: BUSY }, lengths.throughput).await;
     for r in ["r2", "r3"] {
         cluster.lb_command(&format!("disable server replicas/{r}"));
@@ -168,14 +174,9 @@ async fn signal_under_load(
 
 /// SIGTERM to replica 3 under load (a rolling restart): it drains, the
 /// balancer takes it out, it stops; nothing fails.
-async fn replica_drained(
-    cluster: &Cluster,
-    url: &str,
-    photos: &[Vec<u8>],
-    lengths: &Lengths,
-    figures: &mut Vec<Value>,
-    problems: &mut Vec<String>,
-) {
+async fn replica_drained(ctx: &mut Ctx<'_>) {
+    let (cluster, url, photos, lengths) = (ctx.cluster, ctx.url, ctx.photos, ctx.lengths);
+    let (figures, problems) = (&mut ctx.figures, &mut ctx.problems);
     // While it drains, the replica itself says "not ready" and still answers.
     let watch = tokio::spawn({
         let (env, http) = (cluster.env.clone(), cluster.http.clone());
@@ -226,14 +227,9 @@ async fn replica_drained(
 }
 
 /// `kill -9` of replica 2 a third of the way into a load run.
-async fn replica_killed(
-    cluster: &Cluster,
-    url: &str,
-    photos: &[Vec<u8>],
-    lengths: &Lengths,
-    figures: &mut Vec<Value>,
-    problems: &mut Vec<String>,
-) {
+async fn replica_killed(ctx: &mut Ctx<'_>) {
+    let (cluster, url, photos, lengths) = (ctx.cluster, ctx.url, ctx.photos, ctx.lengths);
+    let (figures, problems) = (&mut ctx.figures, &mut ctx.problems);
     let Signalled { run, at, down_after, .. } = signal_under_load(cluster, url, photos, lengths.kill, 2, "KILL").await;
     let down = down_after.unwrap_or(Duration::from_secs(10));
     let failed = run.failed();
@@ -332,13 +328,9 @@ async fn lists_intact(cluster: &Cluster, visitors: &[Visitor]) -> (usize, Option
 
 /// `kill -9` of the Redis primary that holds a visitor's lists, under
 /// recognition load, while that visitor keeps writing favorites.
-async fn redis_primary_killed(
-    cluster: &Cluster,
-    url: &str,
-    photos: &[Vec<u8>],
-    figures: &mut Vec<Value>,
-    problems: &mut Vec<String>,
-) {
+async fn redis_primary_killed(ctx: &mut Ctx<'_>) {
+    let (cluster, url, photos) = (ctx.cluster, ctx.url, ctx.photos);
+    let (figures, problems) = (&mut ctx.figures, &mut ctx.problems);
     let ports = cluster.redis_ports();
     let visitors = visitors(cluster, 20, "failover").await;
     let victim_key = format!("mo:visitor:v2:{{{}}}:favorites", visitors[0].openid);
@@ -427,13 +419,9 @@ async fn redis_primary_killed(
 
 /// Every Redis node stopped: recognition answers, logins get the
 /// documented 503, and all comes back (from the AOF) without a restart.
-async fn redis_down(
-    cluster: &Cluster,
-    url: &str,
-    photos: &[Vec<u8>],
-    figures: &mut Vec<Value>,
-    problems: &mut Vec<String>,
-) {
+async fn redis_down(ctx: &mut Ctx<'_>) {
+    let (cluster, url, photos) = (ctx.cluster, ctx.url, ctx.photos);
+    let (figures, problems) = (&mut ctx.figures, &mut ctx.problems);
     let visitors = visitors(cluster, 10, "outage").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let pids: Vec<u32> = cluster.redis_ports().iter().map(|p| cluster.redis_pid(*p)).collect();
@@ -489,15 +477,9 @@ async fn redis_down(
 }
 
 /// Ten times the cluster's capacity, offered at a fixed rate.
-async fn overload(
-    cluster: &Cluster,
-    url: &str,
-    photos: &[Vec<u8>],
-    capacity: f64,
-    lengths: &Lengths,
-    figures: &mut Vec<Value>,
-    problems: &mut Vec<String>,
-) {
+async fn overload(ctx: &mut Ctx<'_>, capacity: f64) {
+    let (cluster, url, photos, lengths) = (ctx.cluster, ctx.url, ctx.photos, ctx.lengths);
+    let (figures, problems) = (&mut ctx.figures, &mut ctx.problems);
     let baseline = load::run(url, photos, Shape::Closed { connections: 1 }, Duration::from_secs(3)).await;
     let rss = RssSampler::start(cluster);
     let rate = 10.0 * capacity;
@@ -561,15 +543,9 @@ async fn overload(
 }
 
 /// ~70% of capacity for a long time: memory flat, no errors, p99 stable.
-async fn soak(
-    cluster: &Cluster,
-    url: &str,
-    photos: &[Vec<u8>],
-    capacity: f64,
-    lengths: &Lengths,
-    figures: &mut Vec<Value>,
-    problems: &mut Vec<String>,
-) {
+async fn soak(ctx: &mut Ctx<'_>, capacity: f64) {
+    let (cluster, url, photos, lengths) = (ctx.cluster, ctx.url, ctx.photos, ctx.lengths);
+    let (figures, problems) = (&mut ctx.figures, &mut ctx.problems);
     let rss = RssSampler::start(cluster);
     let rate = 0.7 * capacity;
     let run = load::run(url, photos, Shape::Open { per_second: rate, max_in_flight: 500 }, lengths.soak).await;

@@ -342,7 +342,15 @@ function createApi(options) {
       const formData = {};
       if (o.museum) formData.museum = String(o.museum);
       if (o.lang) formData.lang = String(o.lang);
-      return withSession('optional', (token) => wxUpload('/api/v1/recognize', filePath, formData, token));
+      const once = () => withSession('optional', (token) => wxUpload('/api/v1/recognize', filePath, formData, token));
+      // The photo got no answer from the service: the connection dropped
+      // mid-upload, or the load balancer's own 502 (the server it chose went
+      // away with the photo). Sent once more; another server answers.
+      return once().catch((e) => {
+        const lost = (e.code === NETWORK_ERROR && !e.timeout) || (e.code === BAD_RESPONSE && e.status === 502);
+        if (!lost) throw e;
+        return once();
+      });
     },
 
     /** GET /api/v1/museums: the museums (array of {id, exhibits, galleries, name?}). */
