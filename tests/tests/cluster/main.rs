@@ -242,11 +242,7 @@ async fn replica_killed(ctx: &mut Ctx<'_>) {
     );
     // The requests the killed replica held are replayed on another (the
     // photos fit the balancer's retry buffer): none fails.
-    check(
-        problems,
-        failed == 0,
-        format!("{failed} requests failed when a replica was killed: {:?}", run.statuses()),
-    );
+    check(problems, failed == 0, format!("{failed} requests failed when a replica was killed: {:?}", run.statuses()));
     let restart = Instant::now();
     cluster.restart_missing();
     let back = cluster.wait_lb("r2", "UP", Duration::from_secs(60)).await;
