@@ -200,7 +200,10 @@ impl Remote {
 
     /// Points the museum's `CURRENT` object at `version` (uploaded before),
     /// only if it still names `expected`: a conditional write, so two
-    /// publishes racing from different machines cannot both win.
+    /// publishes racing from different machines cannot both win. A museum
+    /// the store holds nothing for yet takes the publish whatever was
+    /// expected: its first publish there seeds it (a builder that published
+    /// on its own disk before it had a store).
     pub async fn publish(&self, museum: &str, version: &str, expected: Option<&str>) -> Result<()> {
         if !self.has_version(museum, version).await? {
             return Err(Error::NoSuchVersion { museum: museum.to_owned(), version: version.to_owned() });
@@ -211,7 +214,7 @@ impl Remote {
             expected: expected.map(str::to_owned),
             found,
         };
-        if current.as_ref().map(|p| p.version.as_str()) != expected {
+        if current.as_ref().is_some_and(|p| Some(p.version.as_str()) != expected) {
             return Err(moved(current.map(|p| p.version)));
         }
         let mode = match current {
@@ -276,14 +279,18 @@ impl Remote {
     }
 }
 
-/// Points `<museum_root>/CURRENT` at `version` (a temporary file renamed over
-/// it), as the builder's store does: what a replica does once it has pulled.
-pub fn point_local(museum_root: &Path, version: &str) -> Result<()> {
+/// Points `<museum_root>/CURRENT` at `version`: a temporary file, synced,
+/// renamed over it, the folder synced. The one way `CURRENT` is written, by
+/// the builder's store and by a replica that has pulled a version.
+pub fn point_local(museum_root: &Path, version: &str) -> std::io::Result<()> {
     use std::io::Write;
-    let mut tmp = tempfile::NamedTempFile::new_in(museum_root).map_err(io("creating CURRENT.tmp"))?;
-    writeln!(tmp, "{version}").map_err(io("writing CURRENT.tmp"))?;
-    tmp.as_file().sync_all().map_err(io("syncing CURRENT.tmp"))?;
-    tmp.persist(museum_root.join(CURRENT)).map_err(|e| io("renaming CURRENT")(e.error))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(museum_root)?;
+    writeln!(tmp, "{version}")?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(museum_root.join(CURRENT)).map_err(|e| e.error)?;
+    if let Ok(dir) = std::fs::File::open(museum_root) {
+        let _ = dir.sync_all();
+    }
     Ok(())
 }
 

@@ -17,14 +17,13 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use recognizer::Bundle;
 use recognizer::bundle::{
-    BundleManifest, CURRENT, Calibration, EXHIBITS, FORMAT_VERSION, INDEX, LOCAL, LOCAL_IVF, MANIFEST, MEDIA, VECTORS,
+    BundleManifest, Calibration, EXHIBITS, FORMAT_VERSION, INDEX, LOCAL, LOCAL_IVF, MANIFEST, MEDIA, VECTORS,
     current_version, list_versions, museum_root,
 };
 use serde::Serialize;
@@ -72,8 +71,8 @@ pub fn use_remote(remote: bundle_store::Remote) {
 }
 
 /// Uploads `version` and points the store's `CURRENT` at it, if it still
-/// names `expected` (or names nothing yet: the first publish to a store
-/// seeds it). On its own thread and runtime, so it works from any caller.
+/// names `expected` (or nothing yet: see [`bundle_store::Remote::publish`]).
+/// On its own thread and runtime, so it works from any caller.
 fn publish_remote(
     remote: &bundle_store::Remote,
     lock: &MuseumLock,
@@ -87,10 +86,6 @@ fn publish_remote(
             .map_err(io("starting the bundle store client"))?;
         rt.block_on(async {
             let files = remote.upload(lock.root(), &lock.museum, version).await?;
-            let expected = match remote.published(&lock.museum).await? {
-                None => None,
-                Some(_) => expected,
-            };
             remote.publish(&lock.museum, version, expected).await?;
             tracing::info!(museum = %lock.museum, %version, files, store = remote.url(), "published to the bundle store");
             Ok(())
@@ -191,11 +186,7 @@ pub fn publish(lock: &MuseumLock, version: &str, expected: Option<&str>) -> Resu
     if let Some(remote) = REMOTE.get() {
         publish_remote(remote, lock, version, expected)?;
     }
-    let mut tmp = tempfile::NamedTempFile::new_in(root).map_err(io("creating CURRENT.tmp"))?;
-    writeln!(tmp, "{version}").map_err(io("writing CURRENT.tmp"))?;
-    tmp.as_file().sync_all().map_err(io("syncing CURRENT.tmp"))?;
-    tmp.persist(root.join(CURRENT)).map_err(|e| io("renaming CURRENT")(e.error))?;
-    sync_dir(root);
+    bundle_store::point_local(root, version).map_err(io("replacing CURRENT"))?;
     Ok(found)
 }
 

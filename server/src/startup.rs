@@ -215,10 +215,10 @@ async fn pull_once(root: &std::path::Path, remote: &bundle_store::Remote) -> Res
         if bundle::current_version(&mroot).ok().flatten().as_deref() == Some(published.version.as_str()) {
             continue;
         }
-        std::fs::create_dir_all(&mroot)
-            .map_err(|source| bundle_store::Error::Io { context: "creating the museum's folder".into(), source })?;
+        // (Pulling creates the museum's folder.)
         let files = remote.pull(&museum, &published.version, &mroot).await?;
-        bundle_store::point_local(&mroot, &published.version)?;
+        bundle_store::point_local(&mroot, &published.version)
+            .map_err(|source| bundle_store::Error::Io { context: "pointing CURRENT".into(), source })?;
         tracing::info!(%museum, version = %published.version, files, "pulled the published version from the bundle store");
     }
     Ok(())
